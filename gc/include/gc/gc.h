@@ -1,0 +1,273 @@
+/* gc.h -- tenure's precise generational garbage collector: the public API.
+ *
+ * A heap (gc_heap_t) is an independent collector, like a V8 isolate: one per
+ * thread, no state shared between heaps, no global state in the library.
+ *
+ * Young objects are bump-allocated in a new space of two semispaces and
+ * collected by a copying scavenge; survivors are promoted to an old space
+ * of size-segregated pages collected by mark-sweep (swept lazily); objects
+ * over GC_MAX_REGULAR_SIZE bytes live in a large-object space.
+ *
+ * GC points: collection happens only inside gc_alloc, gc_collect and the
+ * functions whose comment says "GC point".  An object can move at a GC
+ * point, so a raw pointer is valid only until the next one; keep objects in
+ * handles (gc_handle) or persistent handles across GC points.
+ *
+ * Stores of a reference into a heap object go through gc_write, the write
+ * barrier, which records old-to-new pointers.
+ */
+#ifndef GC_GC_H
+#define GC_GC_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "gc/gc_options.h"
+#include "gc/gc_stats.h"
+#include "gc/gc_type.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Payloads over this size go to the large-object space. */
+#define GC_MAX_REGULAR_SIZE ((size_t)16 * 1024)
+
+/* --- Heap ------------------------------------------------------------- */
+
+/* Creates a heap.  O may be NULL for defaults.  Returns 0, -EINVAL for bad
+ * options, or -ENOMEM; *OUT is set only on success. */
+GC_EXTERN int gc_heap_create(const gc_options_t *o, gc_heap_t **out);
+
+/* Runs the finalizers of every remaining object and releases all memory.
+ * Handles and persistent handles die with the heap. */
+GC_EXTERN void gc_heap_destroy(gc_heap_t *h);
+
+/* Registers a type.  Every type must be registered before its first
+ * allocation (the heap verifier and snapshots rely on it).  Returns 0,
+ * -EINVAL (misaligned descriptor, neither size nor size_of, no name) or
+ * -ENOMEM.  Registering a type twice is harmless. */
+GC_EXTERN int gc_type_register(gc_heap_t *h, const gc_type_t *t);
+
+typedef enum gc_collect_kind_e {
+  GC_COLLECT_MINOR = 0, /* a scavenge of new space */
+  GC_COLLECT_FULL = 1   /* everything; sweeps eagerly and runs finalizers */
+} gc_collect_kind_t;
+
+/* GC point.  Collects now. */
+GC_EXTERN void gc_collect(gc_heap_t *h, gc_collect_kind_t kind);
+
+/* Reports bytes held off the heap on behalf of heap objects (V8's
+ * AdjustAmountOfExternalAllocatedMemory): DELTA > 0 when they are
+ * allocated, < 0 when freed.  They count toward GC pressure and statistics.
+ * Returns the new total.  Not a GC point (a GC it asks for happens at the
+ * next allocation). */
+GC_EXTERN int64_t gc_external_adjust(gc_heap_t *h, int64_t delta);
+
+/* Replaces the near-heap-limit callback (see gc_options_t). */
+GC_EXTERN void gc_heap_set_near_heap_limit(gc_heap_t *h,
+                                           gc_near_heap_limit_fn fn,
+                                           void *data);
+
+/* The current limit of old + large-object space, in bytes. */
+GC_EXTERN size_t gc_heap_limit(const gc_heap_t *h);
+
+/* Counts GCs; a raw pointer read before is stale if this changed. */
+GC_EXTERN uint64_t gc_heap_epoch(const gc_heap_t *h);
+
+/* The options the heap runs with (after defaults were applied). */
+GC_EXTERN const gc_options_t *gc_heap_options(const gc_heap_t *h);
+
+/* The type and payload size of an object. */
+GC_EXTERN const gc_type_t *gc_object_type(const void *obj);
+GC_EXTERN size_t gc_object_size(const void *obj);
+
+/* A message for a negative error code from any gc_ function. */
+GC_EXTERN const char *gc_strerror(int err);
+
+/* --- Private fast-path state (do not touch; layout may change) -------- */
+
+struct gc_scope_s;
+typedef struct gc__fast_s {
+  uintptr_t top;        /* next free byte of the allocation area */
+  uintptr_t limit;      /* its end; lowered to force the slow path */
+  uintptr_t young_lo;   /* INV: every new-space object lies in */
+  uintptr_t young_size; /* [young_lo, young_lo + young_size) */
+  void **hs_top;        /* next free handle slot */
+  void **hs_limit;      /* end of the current handle block */
+  struct gc_scope_s *scope; /* innermost open scope */
+} gc__fast_t;
+
+#define gc__fast(h) ((gc__fast_t *)(void *)(h))
+#define GC__ALIGN ((size_t)8)
+#define GC__HDR ((size_t)8)
+
+GC_EXTERN void *gc__alloc_slow(gc_heap_t *h, const gc_type_t *t,
+                               size_t size);
+GC_EXTERN void gc__register_finalizable(gc_heap_t *h, void *obj);
+GC_EXTERN void gc__barrier_slow(gc_heap_t *h, void *obj);
+GC_EXTERN void **gc__handle_slow(gc_heap_t *h, void *obj);
+GC_EXTERN void gc__scope_mismatch(gc_heap_t *h, struct gc_scope_s *s);
+
+static inline bool gc__is_young(const gc__fast_t *f, const void *p) {
+  return (uintptr_t)p - f->young_lo < f->young_size;
+}
+
+/* --- Allocation --------------------------------------------------------- */
+
+/* GC point.  Allocates an object of type T with SIZE payload bytes, zeroed.
+ * Returns NULL only when the heap limit holds and the heap was created with
+ * null_on_oom; otherwise a heap-limit failure ends the process with a fatal
+ * error naming the limit and the flag. */
+static inline void *gc_alloc(gc_heap_t *h, const gc_type_t *t, size_t size) {
+  gc__fast_t *f = gc__fast(h);
+  size_t total = (size + GC__HDR + GC__ALIGN - 1) & ~(GC__ALIGN - 1);
+  uintptr_t p = f->top;
+  if (GC_LIKELY(size <= GC_MAX_REGULAR_SIZE && total <= f->limit - p)) {
+    uintptr_t *o = (uintptr_t *)p;
+    f->top = p + total;
+    o[0] = (uintptr_t)t;
+    memset(o + 1, 0, total - GC__HDR);
+    if (GC_UNLIKELY(t->finalize != NULL))
+      gc__register_finalizable(h, o + 1);
+    return o + 1;
+  }
+  return gc__alloc_slow(h, t, size);
+}
+
+/* --- Write barrier ------------------------------------------------------ */
+
+/* Stores VAL into SLOT, a field of heap object OBJ, and records the store
+ * if it makes an old object point to a new one.  Not a GC point.
+ * INV(remset): every old object holding a new-space reference is in the
+ * remembered set; gc_write keeps it so. */
+static inline void gc_write(gc_heap_t *h, void *obj, void *slot, void *val) {
+  gc__fast_t *f = gc__fast(h);
+  *(void **)slot = val;
+  if (GC_UNLIKELY(gc__is_young(f, val) && !gc__is_young(f, obj)))
+    gc__barrier_slow(h, obj);
+}
+
+/* Type-checked form: GC_WRITE(h, node, left, child) stores node->left. */
+#define GC_WRITE(h, obj, field, val)                                          \
+  do {                                                                        \
+    __typeof__(obj) gc__o = (obj);                                            \
+    gc_write((h), gc__o, &gc__o->field, (val));                               \
+  } while (0)
+
+/* --- Handles and scopes ------------------------------------------------- */
+
+/* A handle scope, allocated by the caller on the C stack.  Handles created
+ * while it is the innermost open scope die when it closes.  Scopes nest and
+ * must close in LIFO order (a mismatch is a fatal error).  Cost: a few
+ * stores, like V8's HandleScope. */
+typedef struct gc_scope_s {
+  /* private */
+  void **top;
+  void **limit;
+  struct gc_scope_s *prev;
+} gc_scope_t;
+
+static inline void gc_scope_open(gc_heap_t *h, gc_scope_t *s) {
+  gc__fast_t *f = gc__fast(h);
+  s->top = f->hs_top;
+  s->limit = f->hs_limit;
+  s->prev = f->scope;
+  f->scope = s;
+}
+
+static inline void gc_scope_close(gc_heap_t *h, gc_scope_t *s) {
+  gc__fast_t *f = gc__fast(h);
+  if (GC_UNLIKELY(f->scope != s))
+    gc__scope_mismatch(h, s);
+  f->hs_top = s->top;
+  f->hs_limit = s->limit;
+  f->scope = s->prev;
+}
+
+/* Roots OBJ in the innermost scope; returns the handle (a slot the
+ * collector updates when OBJ moves).  Read it as *handle.  Not a GC point;
+ * aborts with a fatal error only if memory for a new handle block cannot be
+ * had. */
+static inline void **gc_handle(gc_heap_t *h, void *obj) {
+  gc__fast_t *f = gc__fast(h);
+  if (GC_UNLIKELY(f->hs_top == f->hs_limit))
+    return gc__handle_slow(h, obj);
+  *f->hs_top = obj;
+  return f->hs_top++;
+}
+
+/* Typed form: struct node **n = GC_HANDLE(h, make_node(h)); */
+#define GC_HANDLE(h, obj) ((__typeof__(obj) *)gc_handle((h), (obj)))
+
+/* Closes S and roots OBJ in the enclosing scope (V8's Escape). */
+static inline void **gc_scope_close_escape(gc_heap_t *h, gc_scope_t *s,
+                                           void *obj) {
+  gc_scope_close(h, s);
+  return gc_handle(h, obj);
+}
+
+/* --- Persistent and weak handles ---------------------------------------- */
+
+/* A persistent handle roots an object until it is freed; a weak one does
+ * not keep its object alive: when the object dies the handle reads NULL and
+ * its callback (if any) runs once, after the GC that found it dead. */
+typedef struct gc_persistent_s {
+  void *obj; /* read-only: use gc_persistent_get */
+} gc_persistent_t;
+
+typedef void (*gc_weak_fn)(void *data, gc_persistent_t *p);
+
+/* Return NULL when out of memory.  Not GC points. */
+GC_EXTERN gc_persistent_t *gc_persistent_new(gc_heap_t *h, void *obj);
+GC_EXTERN gc_persistent_t *gc_weak_new(gc_heap_t *h, void *obj, gc_weak_fn cb,
+                                       void *data);
+GC_EXTERN void gc_persistent_set(gc_heap_t *h, gc_persistent_t *p, void *obj);
+GC_EXTERN void gc_persistent_free(gc_heap_t *h, gc_persistent_t *p);
+
+static inline void *gc_persistent_get(const gc_persistent_t *p) {
+  return p->obj;
+}
+
+/* --- Embedder roots ----------------------------------------------------- */
+
+/* Adds SLOT, a pointer-sized field outside the heap, as a root.  LABEL names
+ * it in heap snapshots and retainer paths.  Returns 0 or -ENOMEM. */
+GC_EXTERN int gc_root_add(gc_heap_t *h, void **slot, const char *label);
+/* Returns 0 or -ENOENT. */
+GC_EXTERN int gc_root_remove(gc_heap_t *h, void **slot);
+
+/* A callback that reports the embedder's own roots with GC_VISIT, at every
+ * GC (MPS root scanning).  Like a trace callback it must be pure. */
+typedef void (*gc_root_trace_fn)(gc_visitor_t *v, void *data);
+GC_EXTERN int gc_root_tracer_add(gc_heap_t *h, gc_root_trace_fn fn,
+                                 void *data, const char *label);
+GC_EXTERN int gc_root_tracer_remove(gc_heap_t *h, gc_root_trace_fn fn,
+                                    void *data);
+
+/* --- Walking (for tools: snapshots, debugging) -------------------------- */
+
+/* Calls FN for every object in the heap (live ones, and after a full GC
+ * only live ones).  Finishes any pending sweep first.  FN must not
+ * allocate.  Not a GC point. */
+typedef void (*gc_object_fn)(void *obj, const gc_type_t *t, size_t size,
+                             void *data);
+GC_EXTERN void gc_walk_objects(gc_heap_t *h, gc_object_fn fn, void *data);
+
+/* Reports every root slot to V with edge names that say where it lives:
+ * kind GC_EDGE_INTERNAL with name "(Handle scope)", "(Persistent handles)",
+ * "(Weak handles)" (kind GC_EDGE_WEAK) or the root's label. */
+GC_EXTERN void gc_walk_roots(gc_heap_t *h, gc_visitor_t *v);
+
+/* Checks the whole heap now; returns 0, or -EPROTO after printing each
+ * problem to stderr.  --verify-heap runs it after every GC (and aborts on a
+ * failure). */
+GC_EXTERN int gc_verify(gc_heap_t *h);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GC_GC_H */

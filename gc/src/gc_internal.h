@@ -1,0 +1,306 @@
+/* gc_internal.h -- the heap's private structures, shared by gc/src only.
+ *
+ * Layout of memory:
+ *   new space   one reservation of 2 * max_semi bytes holding two
+ *               semispaces; the first semi_cap bytes of each are in use.
+ *   old space   256 KiB pages, each holding cells of one size class.
+ *   large space one mapping per object.
+ *
+ * The header word of every object (just before its payload):
+ *   bits 63..6  the gc_type_t address (descriptors are 64-byte aligned)
+ *   bit  0      FWD    in a from-space copy: the word is the forwarding
+ *                      address | FWD (bits 1..5 then mean nothing)
+ *   bit  1      MARK   live in the current mark phase (old/large only)
+ *   bit  2      REMEMBERED  the object is in the remembered set
+ *   bits 3..5   AGE    scavenges survived in new space (new only)
+ * A free old-space cell has header 0 and its next free cell in word 1.
+ *
+ * See gc/DESIGN.md for the reasoning behind each mechanism.
+ */
+#ifndef GC_INTERNAL_H
+#define GC_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "gc/gc.h"
+
+#define X__FWD ((uintptr_t)1)        /* 001 */
+#define X__MARK ((uintptr_t)2)       /* 010 */
+#define X__REMEMBERED ((uintptr_t)4) /* 100 */
+#define X__AGE_SHIFT 3
+#define X__AGE_MASK ((uintptr_t)7 << X__AGE_SHIFT)
+#define X__FLAGS ((uintptr_t)(GC_TYPE_ALIGN - 1))
+#define X__MAX_AGE 7
+
+#define GC__PAGE_SIZE ((size_t)256 * 1024)
+#define GC__MB ((size_t)1024 * 1024)
+
+#define gc__hdr(obj) (((uintptr_t *)(obj))[-1])
+#define gc__type_of_hdr(hdr) ((const gc_type_t *)((hdr) & ~X__FLAGS))
+#define gc__round(n) (((n) + GC__ALIGN - 1) & ~(GC__ALIGN - 1))
+
+/* True for NULL and immediates: slot values the collector never follows. */
+#define gc__not_ptr(v) ((v) == NULL || ((uintptr_t)(v) & GC_IMMEDIATE_MASK))
+
+#ifndef GC_DEBUG
+#define GC_ASSERT(x) ((void)0)
+#else
+#define GC_ASSERT(x)                                                          \
+  ((x) ? (void)0 : gc__fatal(NULL, "assertion failed: %s (%s:%d)", #x,       \
+                             __FILE__, __LINE__))
+#endif
+
+/* --- Growable vectors (jemalloc-backed, counted in malloced_memory) --- */
+
+typedef struct gc__vec_s {
+  void **items;
+  size_t len;
+  size_t cap;
+} gc__vec_t;
+
+/* --- Old space ---------------------------------------------------------- */
+
+/* Size classes: cell sizes (header included) from 16 bytes to
+ * GC_MAX_REGULAR_SIZE + 8; see oldspace.c for the table. */
+#define GC__NCLASSES 48
+
+typedef struct gc__page_s {
+  struct gc__page_s *next; /* in its class's page list or the pool */
+  struct gc__page_s *next_unswept;
+  uintptr_t cells; /* first cell */
+  uintptr_t end;   /* one past the last whole cell */
+  uintptr_t bump;  /* INV: cells at or past bump were never allocated since
+                    * the page got its class */
+  uint32_t cls;
+  uint32_t cell_size;
+  uintptr_t sweep_end; /* the pending sweep covers [cells, sweep_end):
+                        * cells bumped after the mark are not swept */
+  uint32_t live; /* cells allocated at the last sweep */
+  bool unswept;
+} gc__page_t;
+
+typedef struct gc__class_s {
+  uint32_t cell_size;
+  void *free;        /* free cells of swept pages (header 0, next in word 1) */
+  gc__page_t *cur;   /* page we bump-allocate in, or NULL */
+  gc__page_t *pages; /* every page of the class */
+  gc__page_t *unswept;
+} gc__class_t;
+
+typedef struct gc__large_s {
+  struct gc__large_s *next;
+  struct gc__large_s *prev;
+  size_t map_size;
+  size_t payload;
+  uintptr_t pad;
+  uintptr_t header; /* the object header, right before the payload */
+} gc__large_t;
+
+/* --- Roots -------------------------------------------------------------- */
+
+#define GC__HANDLE_BLOCK 1020
+
+typedef struct gc__hblock_s {
+  struct gc__hblock_s *next;
+  struct gc__hblock_s *prev;
+  void *slots[GC__HANDLE_BLOCK];
+} gc__hblock_t;
+
+typedef struct gc__pentry_s {
+  void *obj; /* first: gc_persistent_t is this struct's prefix */
+  gc_weak_fn cb;
+  void *data;
+  struct gc__pentry_s *next_free;
+  uint8_t in_use;
+  uint8_t weak;
+  uint8_t cleared; /* weak handle found dead, callback pending */
+} gc__pentry_t;
+
+#define GC__PCHUNK 256
+typedef struct gc__pchunk_s {
+  struct gc__pchunk_s *next;
+  gc__pentry_t e[GC__PCHUNK];
+} gc__pchunk_t;
+
+typedef struct gc__root_s {
+  void **slot;
+  gc_root_trace_fn fn;
+  void *data;
+  const char *label;
+} gc__root_t;
+
+/* --- Pauses ------------------------------------------------------------- */
+
+typedef struct gc__pauses_s {
+  double *ms;
+  size_t len;
+  size_t cap;
+  double total;
+  double max;
+} gc__pauses_t;
+
+/* --- The heap ----------------------------------------------------------- */
+
+struct gc_heap_s {
+  gc__fast_t fast; /* first: the inline fast paths cast the heap to it */
+
+  gc_options_t opt;
+  size_t limit;         /* old + large committed bytes may not exceed it */
+  size_t initial_limit;
+
+  /* New space. */
+  uintptr_t semi[2];   /* start of each semispace */
+  int cur;             /* index of the semispace we allocate in */
+  size_t semi_cap;     /* bytes in use of each semispace */
+  size_t semi_min;
+  size_t semi_max;
+  uintptr_t real_limit; /* end of the allocation area */
+  bool force_slow;      /* stress / interval: every allocation is slow */
+  uint64_t alloc_count;
+  size_t survived_since_resize;
+  unsigned low_survival_streak;
+  bool fast_promotion;
+  gc__vec_t remset;          /* old objects that may point to new ones */
+  gc__vec_t finalizable;     /* new-space objects whose type finalizes */
+
+  /* Old space. */
+  gc__class_t cls[GC__NCLASSES];
+  uint8_t class_small[33];   /* cell class by (total + 7) / 8 for <= 256 */
+  uint8_t class_big[130];    /* cell class by (total + 127) / 128 */
+  size_t nclasses;
+  gc__page_t *pool;          /* empty pages kept for reuse */
+  size_t pool_len;
+  size_t pages_in_use;
+  bool sweep_pending;        /* some pages are unswept */
+  size_t old_used;           /* bytes in allocated cells (dead ones included
+                              * until they are swept) */
+
+  /* Large-object space. */
+  gc__large_t *large;
+  size_t large_bytes;        /* sum of map_size */
+  size_t large_objects;
+
+  /* Policy. */
+  size_t next_full_at;       /* old + large committed bytes that trigger a
+                              * full GC */
+  bool full_requested;
+  bool in_gc;
+  bool over_limit;
+  int64_t external;
+  int64_t external_at_full;
+
+  /* Roots. */
+  gc__hblock_t *hfirst;
+  gc__pchunk_t *pchunks;
+  gc__pentry_t *pfree;
+  gc__root_t *roots;
+  size_t nroots;
+  size_t roots_cap;
+
+  /* Types. */
+  const gc_type_t **types;
+  size_t ntypes;
+  size_t types_cap;
+
+  /* Marking. */
+  gc__vec_t mark_stack;
+  size_t marked_bytes;  /* bytes marked by the last mark */
+  gc__vec_t weak_slots; /* pairs: holder, slot */
+
+  /* Statistics. */
+  uint64_t epoch;
+  uint64_t scavenges;
+  uint64_t full_gcs;
+  uint64_t bytes_allocated;
+  uint64_t bytes_promoted;
+  uint64_t finalized;
+  size_t malloced;
+  size_t peak_malloced;
+  gc__pauses_t p_scavenge;
+  gc__pauses_t p_full;
+  double full_ms_per_mb_sum;
+  double start_ms;
+  size_t young_used_at_start;
+};
+
+/* --- alloc.c: the collector's own memory --------------------------------- */
+void *gc__malloc(gc_heap_t *h, size_t n);
+void *gc__calloc(gc_heap_t *h, size_t n);
+void *gc__realloc(gc_heap_t *h, void *p, size_t old, size_t n);
+void gc__free(gc_heap_t *h, void *p, size_t n);
+void *gc__map(size_t n, size_t align);
+void gc__unmap(void *p, size_t n);
+bool gc__vec_push_slow(gc_heap_t *h, gc__vec_t *v, void *x);
+void gc__vec_free(gc_heap_t *h, gc__vec_t *v);
+static inline void gc__vec_push(gc_heap_t *h, gc__vec_t *v, void *x) {
+  if (GC_UNLIKELY(v->len == v->cap))
+    gc__vec_push_slow(h, v, x);
+  else
+    v->items[v->len++] = x;
+}
+void gc__fatal(gc_heap_t *h, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 2, 3)));
+double gc__now_ms(void);
+
+/* --- nursery.c ---------------------------------------------------------- */
+int gc__nursery_init(gc_heap_t *h);
+void gc__nursery_destroy(gc_heap_t *h);
+void gc__scavenge(gc_heap_t *h, bool promote_all);
+size_t gc__young_used(const gc_heap_t *h);
+void gc__nursery_walk(gc_heap_t *h, gc_object_fn fn, void *data);
+size_t gc__obj_total(const void *obj, const gc_type_t *t);
+
+/* --- oldspace.c --------------------------------------------------------- */
+void gc__old_init(gc_heap_t *h);
+void gc__old_destroy(gc_heap_t *h);
+void *gc__old_alloc(gc_heap_t *h, size_t total, bool in_gc);
+void gc__old_prepare_sweep(gc_heap_t *h);
+void gc__old_finish_sweep(gc_heap_t *h);
+void gc__old_walk(gc_heap_t *h, gc_object_fn fn, void *data);
+size_t gc__old_committed(const gc_heap_t *h);
+typedef void (*gc__page_fn)(gc__page_t *p, void *data);
+void gc__old_for_each_page(gc_heap_t *h, gc__page_fn fn, void *data);
+
+/* --- large.c ------------------------------------------------------------ */
+void *gc__large_alloc(gc_heap_t *h, const gc_type_t *t, size_t size);
+void gc__large_sweep(gc_heap_t *h);
+void gc__large_destroy(gc_heap_t *h);
+void gc__large_walk(gc_heap_t *h, gc_object_fn fn, void *data);
+
+
+/* --- marker.c ----------------------------------------------------------- */
+void gc__mark(gc_heap_t *h);
+
+/* --- handles.c ---------------------------------------------------------- */
+int gc__handles_init(gc_heap_t *h);
+void gc__handles_destroy(gc_heap_t *h);
+/* Visits every strong root slot. */
+void gc__trace_roots(gc_heap_t *h, gc_visitor_t *v);
+/* After a scavenge (MINOR) or a mark (!MINOR): clears weak handles whose
+ * object died and queues their callbacks. */
+void gc__weak_handles_update(gc_heap_t *h, bool minor);
+void gc__weak_callbacks(gc_heap_t *h);
+
+/* --- heap.c ------------------------------------------------------------- */
+bool gc__type_known(const gc_heap_t *h, const gc_type_t *t);
+/* Runs the heap-limit protocol after a full GC: callback, then failure. */
+bool gc__over_limit(gc_heap_t *h);
+void gc__full_gc(gc_heap_t *h, const char *reason, bool eager_sweep);
+
+/* --- stats.c ------------------------------------------------------------ */
+void gc__pause_record(gc_heap_t *h, gc__pauses_t *p, double ms);
+void gc__pauses_free(gc_heap_t *h, gc__pauses_t *p);
+void gc__trace_line(gc_heap_t *h, const char *kind, double t_ms,
+                    size_t before, size_t before_committed, size_t after,
+                    size_t after_committed, double pause_ms,
+                    const char *reason);
+size_t gc__used_bytes(const gc_heap_t *h);
+size_t gc__committed_bytes(const gc_heap_t *h);
+
+/* --- verify.c ----------------------------------------------------------- */
+void gc__verify_or_die(gc_heap_t *h, const char *after);
+
+#endif /* GC_INTERNAL_H */

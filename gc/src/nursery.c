@@ -1,0 +1,328 @@
+/* nursery.c -- new space: two semispaces and a Cheney scavenger.
+ *
+ * The mutator bump-allocates in semispace `cur` between its start and
+ * real_limit (start + semi_cap).  A scavenge copies the objects reachable
+ * from the roots and from the remembered set into the other semispace,
+ * breadth first (Cheney: the copied objects themselves are the queue), or
+ * promotes them into old space once they have survived promotion_age
+ * scavenges.  Promoted objects are scanned from a work list.
+ *
+ * INV(semi): outside a scavenge every new-space object lies in
+ * [semi[cur], fast.top) and none is forwarded; the other semispace is
+ * poisoned (ASan and valgrind report any access to it).
+ * INV(remset): after a scavenge an old object that holds a new-space
+ * reference has REMEMBERED set and is in h->remset.
+ *
+ * Sizing: a semispace starts at semi_min and doubles (up to semi_max) when
+ * more bytes survived since the last resize than it holds, as V8 grows its
+ * new space; it halves again after a run of scavenges with next to nothing
+ * surviving.  When nearly everything survives (a large structure being
+ * built), the next scavenge promotes every survivor at once instead of
+ * copying it twice (V8's fast promotion mode).
+ *
+ * See gc/DESIGN.md, section Scavenge.
+ */
+#include <string.h>
+#include <sys/mman.h>
+
+#include "gc_internal.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+#include <valgrind/memcheck.h>
+
+/* --- Sizes ---------------------------------------------------------------- */
+
+size_t gc__obj_total(const void *obj, const gc_type_t *t) {
+  size_t size = t->size_of != NULL ? t->size_of(obj) : t->size;
+  return gc__round(size + GC__HDR);
+}
+
+size_t gc__young_used(const gc_heap_t *h) {
+  return h->fast.top - h->semi[h->cur];
+}
+
+/* --- Set-up --------------------------------------------------------------- */
+
+int gc__nursery_init(gc_heap_t *h) {
+  void *m = gc__map(2 * h->semi_max, GC__PAGE_SIZE);
+  if (m == NULL)
+    return -ENOMEM;
+  h->semi[0] = (uintptr_t)m;
+  h->semi[1] = (uintptr_t)m + h->semi_max;
+  h->cur = 0;
+  h->semi_cap = h->semi_min;
+  h->fast.young_lo = (uintptr_t)m;
+  h->fast.young_size = 2 * h->semi_max;
+  h->fast.top = h->semi[0];
+  h->real_limit = h->semi[0] + h->semi_cap;
+  h->fast.limit = h->force_slow ? h->fast.top : h->real_limit;
+  POISON((void *)h->semi[1], h->semi_max);
+  VALGRIND_MAKE_MEM_NOACCESS((void *)h->semi[1], h->semi_max);
+  return 0;
+}
+
+void gc__nursery_destroy(gc_heap_t *h) {
+  if (h->semi[0] == 0)
+    return;
+  UNPOISON((void *)h->semi[0], 2 * h->semi_max);
+  VALGRIND_MAKE_MEM_UNDEFINED((void *)h->semi[0], 2 * h->semi_max);
+  gc__unmap((void *)h->semi[0], 2 * h->semi_max);
+  h->semi[0] = h->semi[1] = 0;
+}
+
+/* --- The scavenger ---------------------------------------------------------- */
+
+typedef struct scav_s {
+  gc_visitor_t v;
+  gc_heap_t *h;
+  uintptr_t from_lo; /* the semispace being evacuated */
+  uintptr_t from_size;
+  uintptr_t to_top; /* next free byte in to-space */
+  unsigned max_age; /* objects of this age or older are promoted */
+  bool holder_old;  /* the object being scanned lives in old space */
+  bool holder_young_ref;
+  void *holder;
+  size_t copied;
+  size_t promoted;
+  gc__vec_t work; /* promoted objects still to scan */
+} scav_t;
+
+static inline bool in_from(const scav_t *s, const void *p) {
+  return (uintptr_t)p - s->from_lo < s->from_size;
+}
+
+/* Moves the object at *SLOT (in from-space) and updates the slot. */
+static inline void evacuate(scav_t *s, void **slot) {
+  void *o = *slot;
+  uintptr_t hdr = gc__hdr(o);
+  if (hdr & X__FWD) {
+    void *n = (void *)(hdr & ~X__FWD);
+    *slot = n;
+    if (gc__is_young(&s->h->fast, n))
+      s->holder_young_ref = true;
+    return;
+  }
+  const gc_type_t *t = gc__type_of_hdr(hdr);
+  size_t total = gc__obj_total(o, t);
+  unsigned age = (unsigned)((hdr & X__AGE_MASK) >> X__AGE_SHIFT);
+  uintptr_t *dst;
+  if (age >= s->max_age) {
+    dst = gc__old_alloc(s->h, total, true);
+    memcpy(dst, (uintptr_t *)o - 1, total);
+    dst[0] = (uintptr_t)t;
+    s->promoted += total;
+    if (t->trace != NULL)
+      gc__vec_push(s->h, &s->work, dst + 1);
+  } else {
+    dst = (uintptr_t *)s->to_top;
+    s->to_top += total;
+    memcpy(dst, (uintptr_t *)o - 1, total);
+    dst[0] = (uintptr_t)t | ((uintptr_t)(age + 1) << X__AGE_SHIFT);
+    s->copied += total;
+    s->holder_young_ref = true;
+  }
+  gc__hdr(o) = (uintptr_t)(dst + 1) | X__FWD;
+  *slot = dst + 1;
+}
+
+static void visit(gc_visitor_t *v, void **slot, gc_edge_t edge) {
+  scav_t *s = (scav_t *)v;
+  void *o = *slot;
+  if (!in_from(s, o))
+    return;
+  if (GC_UNLIKELY(edge.kind == GC_EDGE_WEAK)) {
+    /* Decided after the closure: record where the slot is and who holds it. */
+    gc__vec_push(s->h, &s->h->weak_slots, s->holder);
+    gc__vec_push(s->h, &s->h->weak_slots, slot);
+    return;
+  }
+  evacuate(s, slot);
+}
+
+/* Scans an old object (remembered or just promoted); keeps it in the
+ * remembered set if it still points into new space. */
+static void scan_old(scav_t *s, void *obj) {
+  const gc_type_t *t = gc__type_of_hdr(gc__hdr(obj));
+  if (t->trace == NULL)
+    return;
+  s->holder_old = true;
+  s->holder_young_ref = false;
+  s->holder = obj;
+  t->trace(obj, &s->v);
+  if (s->holder_young_ref && !(gc__hdr(obj) & X__REMEMBERED)) {
+    gc__hdr(obj) |= X__REMEMBERED;
+    gc__vec_push(s->h, &s->h->remset, obj);
+  }
+}
+
+/* Scans to-space from *SCAN to the copy frontier and drains the promoted
+ * work list, until both are empty. */
+static void closure(scav_t *s, uintptr_t *scan) {
+  for (;;) {
+    while (*scan < s->to_top) {
+      void *obj = (uintptr_t *)*scan + 1;
+      const gc_type_t *t = gc__type_of_hdr(gc__hdr(obj));
+      *scan += gc__obj_total(obj, t);
+      if (t->trace != NULL) {
+        s->holder_old = false;
+        s->holder = obj;
+        t->trace(obj, &s->v);
+      }
+    }
+    if (s->work.len == 0)
+      break;
+    scan_old(s, s->work.items[--s->work.len]);
+  }
+}
+
+/* After the closure: a weak slot keeps its object if the object survived. */
+static void update_weak_slots(scav_t *s) {
+  gc__vec_t *w = &s->h->weak_slots;
+  for (size_t i = 0; i < w->len; i += 2) {
+    void *holder = w->items[i];
+    void **slot = w->items[i + 1];
+    void *o = *slot;
+    if (!in_from(s, o))
+      continue;
+    uintptr_t hdr = gc__hdr(o);
+    if (hdr & X__FWD) {
+      void *n = (void *)(hdr & ~X__FWD);
+      *slot = n;
+      if (gc__is_young(&s->h->fast, n) && !gc__is_young(&s->h->fast, holder) &&
+          !(gc__hdr(holder) & X__REMEMBERED)) {
+        gc__hdr(holder) |= X__REMEMBERED;
+        gc__vec_push(s->h, &s->h->remset, holder);
+      }
+    } else {
+      *slot = NULL;
+    }
+  }
+  w->len = 0;
+}
+
+/* Finalizers of new-space objects that died; survivors are kept (or left
+ * to the sweeper once promoted). */
+static void finalize_young(scav_t *s) {
+  gc_heap_t *h = s->h;
+  size_t keep = 0;
+  for (size_t i = 0; i < h->finalizable.len; i++) {
+    void *o = h->finalizable.items[i];
+    uintptr_t hdr = gc__hdr(o);
+    if (hdr & X__FWD) {
+      void *n = (void *)(hdr & ~X__FWD);
+      if (gc__is_young(&h->fast, n))
+        h->finalizable.items[keep++] = n;
+    } else {
+      gc__type_of_hdr(hdr)->finalize(o);
+      h->finalized++;
+    }
+  }
+  h->finalizable.len = keep;
+}
+
+static void resize(gc_heap_t *h, size_t used, size_t survived) {
+  h->survived_since_resize += survived;
+  if (h->semi_cap < h->semi_max && h->survived_since_resize > h->semi_cap) {
+    h->semi_cap *= 2;
+    if (h->semi_cap > h->semi_max)
+      h->semi_cap = h->semi_max;
+    h->survived_since_resize = 0;
+    h->low_survival_streak = 0;
+  } else if (used > 0 && survived * 64 < used) {
+    if (++h->low_survival_streak >= 8 && h->semi_cap > h->semi_min) {
+      size_t old = h->semi_cap;
+      h->semi_cap /= 2;
+      if (h->semi_cap < h->semi_min)
+        h->semi_cap = h->semi_min;
+      /* Give the unused tails back to the system. */
+      for (int i = 0; i < 2; i++) {
+        void *tail = (void *)(h->semi[i] + h->semi_cap);
+        UNPOISON(tail, old - h->semi_cap);
+        madvise(tail, old - h->semi_cap, MADV_DONTNEED);
+        POISON(tail, old - h->semi_cap);
+      }
+      h->low_survival_streak = 0;
+      h->survived_since_resize = 0;
+    }
+  } else {
+    h->low_survival_streak = 0;
+  }
+  /* Fast promotion: if nearly all survived, copy the next survivors once. */
+  h->fast_promotion = used > 0 && survived * 10 > used * 8 &&
+                      h->semi_cap == h->semi_max;
+}
+
+void gc__scavenge(gc_heap_t *h, bool promote_all) {
+  scav_t s;
+  memset(&s, 0, sizeof s);
+  s.v.visit = visit;
+  s.h = h;
+  s.from_lo = h->semi[h->cur];
+  s.from_size = h->semi_max;
+  int to = 1 - h->cur;
+  uintptr_t to_lo = h->semi[to];
+  UNPOISON((void *)to_lo, h->semi_max);
+  VALGRIND_MAKE_MEM_UNDEFINED((void *)to_lo, h->semi_max);
+  s.to_top = to_lo;
+  s.max_age = (promote_all || h->fast_promotion) ? 0 : (unsigned)h->opt.promotion_age;
+  size_t used = gc__young_used(h);
+  uintptr_t scan = to_lo;
+
+  /* Roots: handles, persistent handles, embedder roots. */
+  s.holder = NULL;
+  s.holder_old = false;
+  gc__trace_roots(h, &s.v);
+  /* The remembered set: re-scan each old object; scan_old re-adds those
+   * that still point into new space. */
+  gc__vec_t rs = h->remset;
+  h->remset = (gc__vec_t){NULL, 0, 0};
+  for (size_t i = 0; i < rs.len; i++) {
+    gc__hdr(rs.items[i]) &= ~X__REMEMBERED;
+    scan_old(&s, rs.items[i]);
+  }
+  gc__vec_free(h, &rs);
+  closure(&s, &scan);
+
+  update_weak_slots(&s);
+  gc__weak_handles_update(h, true);
+  finalize_young(&s);
+
+  /* Flip. */
+  uintptr_t from = h->semi[h->cur];
+  h->cur = to;
+  h->fast.top = s.to_top;
+  h->real_limit = to_lo + h->semi_cap;
+  gc__vec_free(h, &s.work);
+  h->bytes_promoted += s.promoted;
+  resize(h, used, s.copied + s.promoted);
+  if (h->fast.top > to_lo + h->semi_cap) {
+    /* Shrinking never cuts live objects: keep the capacity that holds them. */
+    h->semi_cap = gc__round(h->fast.top - to_lo);
+  }
+  h->real_limit = to_lo + h->semi_cap;
+  h->fast.limit = h->force_slow ? h->fast.top : h->real_limit;
+  POISON((void *)from, h->semi_max);
+  VALGRIND_MAKE_MEM_NOACCESS((void *)from, h->semi_max);
+  h->scavenges++;
+  h->epoch++;
+}
+
+/* --- Walking ---------------------------------------------------------------- */
+
+void gc__nursery_walk(gc_heap_t *h, gc_object_fn fn, void *data) {
+  uintptr_t p = h->semi[h->cur];
+  while (p < h->fast.top) {
+    void *obj = (uintptr_t *)p + 1;
+    const gc_type_t *t = gc__type_of_hdr(gc__hdr(obj));
+    size_t total = gc__obj_total(obj, t);
+    fn(obj, t, total - GC__HDR, data);
+    p += total;
+  }
+}
