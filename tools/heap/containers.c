@@ -1,0 +1,338 @@
+/* containers.c -- finding collections in a snapshot and counting entries.
+ *
+ * Owns the knowledge of how collections are laid out in a V8 (or tenure)
+ * heap snapshot, so that the container reported is the object the program
+ * names, never an internal store:
+ *
+ *  - Map, Set, WeakMap, WeakSet: the object has an internal edge "table"
+ *    to a hash table.  V8's OrderedHashMap stores [header, buckets,
+ *    (key, value, chain)*] and names the edges by slot number; entries are
+ *    counted as distinct entry slots (stride 3 for maps, 2 for sets), so a
+ *    key and its value count once.  Primitive (Smi) keys and values have
+ *    no edge; an entry whose key and value are both Smis is not seen.  A
+ *    table whose edges are not numbered slots (tenure's writer) counts one
+ *    entry per edge.
+ *  - Arrays ("Array" objects): element edges of the array; else the edges
+ *    of its internal "elements" store; else, for a store of unboxed
+ *    numbers, its capacity estimated from its size.
+ *  - Objects used as dictionaries: property and element edges, except
+ *    __proto__ and constructor.  Dictionary-mode objects list their
+ *    properties this way too (their "properties" store is internal).
+ *  - Linked lists: a holder object with an edge to a head node H, where H
+ *    has a property edge (e.g. "next") to another node of H's class; the
+ *    entry count is the length of the chain along that edge name.  The
+ *    container is the holder (a queue object, or the closure context that
+ *    holds the variable), because the head changes as the queue drains.
+ *
+ * INV(kinds): only object and native nodes are containers; hidden, array
+ * (V8 internal FixedArray), code and synthetic nodes never are.
+ */
+#include "heapsnap.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hs_internal.h"
+
+static int is_context(const hs_snapshot_t *s, uint32_t n)
+{
+  return !strncmp(hs_node_name(s, n), "system /", 8);
+}
+
+static int is_candidate_node(const hs_snapshot_t *s, uint32_t n)
+{
+  uint8_t k = s->node_kind[n];
+  return (k == HS_NODE_OBJECT || k == HS_NODE_NATIVE) && !is_context(s, n);
+}
+
+/* Parses a decimal edge name; returns -1 if it is not a number. */
+static int64_t numeric_name(const hs_snapshot_t *s, uint32_t e)
+{
+  uint8_t k = s->edge_kind[e];
+  if (k == HS_EDGE_ELEMENT || k == HS_EDGE_HIDDEN)
+    return s->edge_name[e];
+  const char *p = hs_str(s, s->edge_name[e]);
+  if (!*p)
+    return -1;
+  int64_t v = 0;
+  for (; *p; p++) {
+    if (*p < '0' || *p > '9' || v > (INT64_C(1) << 40))
+      return -1;
+    v = v * 10 + (*p - '0');
+  }
+  return v;
+}
+
+static uint32_t find_internal(const hs_snapshot_t *s, uint32_t n,
+                              const char *name)
+{
+  for (uint32_t e = s->first_edge[n]; e < s->first_edge[n + 1]; e++) {
+    uint8_t k = s->edge_kind[e];
+    if ((k == HS_EDGE_INTERNAL || k == HS_EDGE_PROPERTY) &&
+        !strcmp(hs_str(s, s->edge_name[e]), name))
+      return s->edge_to[e];
+  }
+  return UINT32_MAX;
+}
+
+static uint32_t table_entries(const hs_snapshot_t *s, uint32_t n,
+                              uint32_t table)
+{
+  const char *nm = hs_node_name(s, n);
+  int64_t stride = strstr(nm, "Map") ? 3 : 2;
+  if (!strcmp(nm, "WeakMap"))
+    stride = 2; /* EphemeronHashTable: key, value */
+  uint32_t edges = 0, numbered = 0;
+  int64_t lo = INT64_MAX;
+  for (uint32_t e = s->first_edge[table]; e < s->first_edge[table + 1];
+       e++) {
+    if (s->edge_kind[e] == HS_EDGE_WEAK && strcmp(nm, "WeakMap") &&
+        strcmp(nm, "WeakSet"))
+      continue;
+    edges++;
+    int64_t v = numeric_name(s, e);
+    if (v >= 0) {
+      numbered++;
+      if (v < lo)
+        lo = v;
+    }
+  }
+  if (edges == 0 || numbered < edges)
+    return edges;
+  /* Distinct entry slots, anchored on the lowest slot seen.  Edges come
+   * in slot order, so a slot equal to the previous one is the same
+   * entry. */
+  uint32_t count = 0;
+  int64_t last = -1;
+  for (uint32_t e = s->first_edge[table]; e < s->first_edge[table + 1];
+       e++) {
+    if (s->edge_kind[e] == HS_EDGE_WEAK && strcmp(nm, "WeakMap") &&
+        strcmp(nm, "WeakSet"))
+      continue;
+    int64_t slot = (numeric_name(s, e) - lo) / stride;
+    if (slot != last) {
+      count++;
+      last = slot;
+    }
+  }
+  return count;
+}
+
+static uint32_t array_entries(const hs_snapshot_t *s, uint32_t n)
+{
+  uint32_t count = 0;
+  for (uint32_t e = s->first_edge[n]; e < s->first_edge[n + 1]; e++)
+    if (s->edge_kind[e] == HS_EDGE_ELEMENT)
+      count++;
+  if (count)
+    return count;
+  uint32_t store = find_internal(s, n, "elements");
+  if (store == UINT32_MAX)
+    return 0;
+  for (uint32_t e = s->first_edge[store]; e < s->first_edge[store + 1]; e++)
+    if (s->edge_kind[e] != HS_EDGE_WEAK)
+      count++;
+  if (count)
+    return count;
+  /* Unboxed numbers: estimate from the store's size (16-byte header,
+   * 8-byte slots). */
+  uint32_t self = s->node_self[store];
+  return self > 16 ? (self - 16) / 8 : 0;
+}
+
+static uint32_t dict_entries(const hs_snapshot_t *s, uint32_t n)
+{
+  uint32_t count = 0;
+  for (uint32_t e = s->first_edge[n]; e < s->first_edge[n + 1]; e++) {
+    uint8_t k = s->edge_kind[e];
+    if (k == HS_EDGE_ELEMENT) {
+      count++;
+    } else if (k == HS_EDGE_PROPERTY) {
+      const char *nm = hs_str(s, s->edge_name[e]);
+      if (strcmp(nm, "__proto__") && strcmp(nm, "constructor"))
+        count++;
+    }
+  }
+  return count;
+}
+
+/* The edge along which h links to a node of its own class, or
+ * UINT32_MAX. */
+static uint32_t link_edge(const hs_snapshot_t *s, uint32_t h)
+{
+  for (uint32_t e = s->first_edge[h]; e < s->first_edge[h + 1]; e++) {
+    uint32_t t = s->edge_to[e];
+    if (s->edge_kind[e] == HS_EDGE_PROPERTY && t != h &&
+        s->node_kind[t] == s->node_kind[h] &&
+        s->node_name[t] == s->node_name[h] &&
+        strcmp(hs_str(s, s->edge_name[e]), "__proto__"))
+      return e;
+  }
+  return UINT32_MAX;
+}
+
+/* Follows edges named like `via` from h through nodes of h's class.
+ * Stops at a repeat (bounded by limit steps, so cycles end). */
+static uint32_t chain_length(const hs_snapshot_t *s, uint32_t h,
+                             uint32_t via, uint32_t limit)
+{
+  uint32_t name = s->edge_name[via], cls = s->node_name[h];
+  uint32_t len = 1, v = h;
+  while (len < limit) {
+    uint32_t next = UINT32_MAX;
+    for (uint32_t e = s->first_edge[v]; e < s->first_edge[v + 1]; e++) {
+      if (s->edge_kind[e] == HS_EDGE_PROPERTY && s->edge_name[e] == name) {
+        next = s->edge_to[e];
+        break;
+      }
+    }
+    if (next == UINT32_MAX || next == h || s->node_name[next] != cls ||
+        s->node_kind[next] != s->node_kind[h])
+      break;
+    v = next;
+    len++;
+  }
+  return len;
+}
+
+/* Longest chain held by holder n through one of its edges; *via_out gets
+ * the holder's edge. */
+static uint32_t holder_chain(const hs_snapshot_t *s, uint32_t n,
+                             uint32_t *via_out, uint64_t *budget)
+{
+  uint32_t limit = s->node_count;
+  if (budget && *budget < limit)
+    limit = (uint32_t)*budget;
+  uint32_t best = 0, best_edge = UINT32_MAX;
+  for (uint32_t e = s->first_edge[n]; e < s->first_edge[n + 1]; e++) {
+    uint8_t k = s->edge_kind[e];
+    if (k != HS_EDGE_PROPERTY && k != HS_EDGE_CONTEXT)
+      continue;
+    uint32_t h = s->edge_to[e];
+    if (!is_candidate_node(s, h))
+      continue;
+    uint32_t via = link_edge(s, h);
+    if (via == UINT32_MAX)
+      continue;
+    /* A node of the list's own class (a link, a tree node) is part of
+     * the structure, not its holder. */
+    if (s->node_name[n] == s->node_name[h])
+      continue;
+    uint32_t len = chain_length(s, h, via, limit);
+    if (budget)
+      *budget = *budget > len ? *budget - len : 0;
+    if (len > best) {
+      best = len;
+      best_edge = e;
+    }
+  }
+  if (via_out)
+    *via_out = best_edge;
+  return best;
+}
+
+uint32_t hs_container_entries(const hs_snapshot_t *s, uint32_t n,
+                              hs_cont_kind_t kind)
+{
+  if (n >= s->node_count)
+    return 0;
+  switch (kind) {
+  case HS_CONT_MAP: {
+    if (!is_candidate_node(s, n))
+      return 0;
+    uint32_t t = find_internal(s, n, "table");
+    return t == UINT32_MAX ? 0 : table_entries(s, n, t);
+  }
+  case HS_CONT_ARRAY:
+    if (!is_candidate_node(s, n) || strcmp(hs_node_name(s, n), "Array"))
+      return 0;
+    return array_entries(s, n);
+  case HS_CONT_DICT:
+    if (!is_candidate_node(s, n))
+      return 0;
+    return dict_entries(s, n);
+  case HS_CONT_CHAIN:
+    if (s->node_kind[n] != HS_NODE_OBJECT && s->node_kind[n] != HS_NODE_NATIVE)
+      return 0;
+    return holder_chain(s, n, NULL, NULL);
+  default:
+    return 0;
+  }
+}
+
+static int push(hs_container_t **v, int *cnt, int *cap, hs_container_t c)
+{
+  if (*cnt == *cap) {
+    int nc = *cap ? *cap * 2 : 256;
+    hs_container_t *nv = realloc(*v, sizeof *nv * (size_t)nc);
+    if (!nv)
+      return -ENOMEM;
+    *v = nv;
+    *cap = nc;
+  }
+  (*v)[(*cnt)++] = c;
+  return 0;
+}
+
+int hs_containers(const hs_snapshot_t *s, uint32_t min_entries,
+                  hs_container_t **out)
+{
+  hs_container_t *v = NULL;
+  int cnt = 0, cap = 0;
+  if (min_entries == 0)
+    min_entries = 1;
+  /* Each holder edge into a list walks the list.  Lists are usually held
+   * from one place, but objects pointing into the middle of one (sockets
+   * holding their timer in node's timer lists) make that quadratic, so
+   * the walking is bounded by a budget linear in the graph size. */
+  uint64_t budget = 32 * (uint64_t)s->node_count + (1u << 20);
+  uint32_t root_end = s->first_edge[1];
+  for (uint32_t n = 1; n < s->node_count; n++) {
+    uint8_t k = s->node_kind[n];
+    if (k != HS_NODE_OBJECT && k != HS_NODE_NATIVE)
+      continue;
+    /* Global objects hang off the root; they are scopes, not
+     * collections. */
+    int global = 0;
+    for (uint32_t e = s->first_edge[0]; e < root_end; e++)
+      if (s->edge_to[e] == n)
+        global = 1;
+    if (global)
+      continue;
+    hs_container_t c = {n, UINT32_MAX, 0, 0, s->retained ? s->retained[n]
+                                                          : 0};
+    if (!is_context(s, n)) {
+      uint32_t t = find_internal(s, n, "table");
+      if (t != UINT32_MAX) {
+        c.kind = HS_CONT_MAP;
+        c.entries = table_entries(s, n, t);
+      } else if (!strcmp(hs_node_name(s, n), "Array")) {
+        c.kind = HS_CONT_ARRAY;
+        c.entries = array_entries(s, n);
+      } else {
+        c.kind = HS_CONT_DICT;
+        c.entries = dict_entries(s, n);
+      }
+      if (c.entries >= min_entries && push(&v, &cnt, &cap, c) < 0)
+        goto fail;
+    }
+    uint32_t via;
+    uint32_t len = budget ? holder_chain(s, n, &via, &budget) : 0;
+    if (len >= min_entries) {
+      hs_container_t ch = {n, via, HS_CONT_CHAIN, len, c.retained};
+      if (push(&v, &cnt, &cap, ch) < 0)
+        goto fail;
+    }
+  }
+  *out = v;
+  return cnt;
+fail:
+  free(v);
+  return -ENOMEM;
+}
+
+uint32_t hs__chain_via(const hs_snapshot_t *s, uint32_t n, uint32_t *via)
+{
+  return holder_chain(s, n, via, NULL);
+}

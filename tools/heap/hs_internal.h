@@ -1,0 +1,37 @@
+/* hs_internal.h -- internals shared by the tenure_heapsnap sources.
+ *
+ * Not installed; nothing here is part of the heapsnap.h API.
+ */
+#ifndef TENURE_HS_INTERNAL_H
+#define TENURE_HS_INTERNAL_H
+
+#include "heapsnap.h"
+
+typedef struct {
+  uint64_t hash;
+  int row;
+} hs__slot_t;
+
+typedef struct {
+  hs_class_row_t *rows;
+  int count, cap;
+  hs__slot_t *tab;
+  size_t tabsize;
+} hs__classes_t;
+
+/* Row of name, inserted if new.  Returns the row, -1 on out of memory,
+ * -2 when the table must grow first (hs__classes_grow). */
+int hs__class_of(hs__classes_t *c, const char *name);
+int hs__classes_grow(hs__classes_t *c);
+
+/* Row for node n of s, through per-string / per-kind caches sized
+ * string_count + 1 and HS_NODE_OTHER + 1 (-1 = unknown yet).  Returns the
+ * row or -1 on out of memory. */
+int hs__node_row(hs__classes_t *c, const hs_snapshot_t *s, uint32_t n,
+                 int32_t *by_str, int32_t *by_kind);
+
+/* Longest linked list held by holder n: returns its length and stores
+ * the holder's edge to the head in *via (UINT32_MAX if none). */
+uint32_t hs__chain_via(const hs_snapshot_t *s, uint32_t n, uint32_t *via);
+
+#endif /* TENURE_HS_INTERNAL_H */

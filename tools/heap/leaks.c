@@ -1,0 +1,408 @@
+/* leaks.c -- unbounded caches and queues over a series of snapshots.
+ *
+ * Owns the decision "this collection leaks".  Candidates are the
+ * collections of the last snapshot (containers.c) with at least
+ * min_entries entries; each is matched in every earlier snapshot by node
+ * id (V8 ids are stable for live objects) and measured there the same
+ * way.  A candidate is flagged only when all of these hold:
+ *
+ *  1. it exists in every snapshot (same id);
+ *  2. its entry count grows strictly in every interval;
+ *  3. its retained size grows strictly in every interval, by at least
+ *     min_growth_bytes in total;
+ *  4. keyed collections (Map, Set, dictionary objects) keep at least
+ *     min_retention of the entries (child object ids) they held in the
+ *     previous snapshot: a cache that leaks keeps what it had, while a
+ *     fluctuating map or a churning one replaces its entries.  Queues are
+ *     exempt: a queue that leaks still drains from its head.
+ *
+ * Findings nested in another finding (dominated by its node in the last
+ * snapshot) are dropped, so a leaking table of sessions is reported once
+ * and not again for each growing session inside it.
+ */
+#include "heapsnap.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hs_internal.h"
+
+void hs_leak_options_default(hs_leak_options_t *o)
+{
+  o->min_entries = 8;
+  o->min_growth_bytes = 4096;
+  o->min_retention = 0.5;
+}
+
+const char *hs_leak_kind_name(hs_leak_kind_t k)
+{
+  switch (k) {
+  case HS_LEAK_CACHE: return "cache";
+  case HS_LEAK_QUEUE: return "queue";
+  case HS_LEAK_LISTENERS: return "listeners";
+  default: return "other";
+  }
+}
+
+const char *hs_leak_remedy(hs_leak_kind_t k)
+{
+  switch (k) {
+  case HS_LEAK_CACHE:
+    return "bound it with a max size and a TTL (an LRU), or move it to "
+           "Redis or memcached";
+  case HS_LEAK_QUEUE:
+    return "bound the queue (drop or reject when full, apply backpressure) "
+           "or drain it faster than it fills";
+  case HS_LEAK_LISTENERS:
+    return "remove listeners when done (off/removeListener, once), or "
+           "register one listener instead of one per request";
+  default:
+    return "bound the collection or release its entries";
+  }
+}
+
+/* The edges that hold a keyed container's entries. */
+static uint32_t entry_store(const hs_snapshot_t *s, uint32_t n, uint8_t kind)
+{
+  if (kind != HS_CONT_MAP)
+    return n;
+  for (uint32_t e = s->first_edge[n]; e < s->first_edge[n + 1]; e++)
+    if (s->edge_kind[e] == HS_EDGE_INTERNAL &&
+        !strcmp(hs_str(s, s->edge_name[e]), "table"))
+      return s->edge_to[e];
+  return UINT32_MAX;
+}
+
+static int entry_edge(const hs_snapshot_t *s, uint32_t e, uint8_t kind)
+{
+  uint8_t k = s->edge_kind[e];
+  if (kind == HS_CONT_MAP)
+    return k != HS_EDGE_WEAK;
+  if (k == HS_EDGE_ELEMENT)
+    return 1;
+  if (k != HS_EDGE_PROPERTY)
+    return 0;
+  const char *nm = hs_str(s, s->edge_name[e]);
+  return strcmp(nm, "__proto__") && strcmp(nm, "constructor");
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Sorted ids of the entry objects of container n; count in *cnt. */
+static uint32_t *entry_ids(const hs_snapshot_t *s, uint32_t n, uint8_t kind,
+                           uint32_t *cnt)
+{
+  *cnt = 0;
+  uint32_t st = entry_store(s, n, kind);
+  if (st == UINT32_MAX)
+    return NULL;
+  uint32_t k = 0, cap = s->first_edge[st + 1] - s->first_edge[st];
+  uint32_t *ids = malloc((size_t)cap * 4 + 4);
+  if (!ids)
+    return NULL;
+  for (uint32_t e = s->first_edge[st]; e < s->first_edge[st + 1]; e++)
+    if (entry_edge(s, e, kind))
+      ids[k++] = s->node_id[s->edge_to[e]];
+  qsort(ids, k, 4, cmp_u32);
+  *cnt = k;
+  return ids;
+}
+
+/* Share of a's entries still held by b (1 when a had none). */
+static double kept_share(const hs_snapshot_t *sa, uint32_t na,
+                         const hs_snapshot_t *sb, uint32_t nb, uint8_t kind)
+{
+  uint32_t ca, cb;
+  uint32_t *a = entry_ids(sa, na, kind, &ca);
+  uint32_t *b = entry_ids(sb, nb, kind, &cb);
+  double r = 1.0;
+  if (a && b && ca > 0) {
+    uint32_t i = 0, j = 0, both = 0;
+    while (i < ca && j < cb) {
+      if (a[i] < b[j])
+        i++;
+      else if (a[i] > b[j])
+        j++;
+      else {
+        both++;
+        i++;
+        j++;
+      }
+    }
+    r = (double)both / ca;
+  } else if (ca > 0) {
+    r = 0.0;
+  }
+  free(a);
+  free(b);
+  return r;
+}
+
+/* Whether most entries are functions: a listener list. */
+static int mostly_closures(const hs_snapshot_t *s, uint32_t n, uint8_t kind)
+{
+  uint32_t st = entry_store(s, n, kind == HS_CONT_ARRAY ? HS_CONT_DICT
+                                                        : kind);
+  if (st == UINT32_MAX)
+    return 0;
+  uint32_t all = 0, fn = 0;
+  for (uint32_t e = s->first_edge[st]; e < s->first_edge[st + 1]; e++) {
+    if (!entry_edge(s, e, kind == HS_CONT_ARRAY ? HS_CONT_DICT : kind))
+      continue;
+    all++;
+    if (s->node_kind[s->edge_to[e]] == HS_NODE_CLOSURE)
+      fn++;
+  }
+  return all > 0 && fn * 2 > all;
+}
+
+/* Retained size that measures a container in snapshot s. Lists held by
+ * a closure context are measured by their head (the context holds other
+ * variables too); every other container by its own node. */
+static uint64_t measure(const hs_snapshot_t *s, uint32_t n, uint8_t kind)
+{
+  if (kind == HS_CONT_CHAIN &&
+      !strncmp(hs_node_name(s, n), "system /", 8)) {
+    uint32_t via;
+    hs__chain_via(s, n, &via);
+    if (via != UINT32_MAX)
+      return s->retained[s->edge_to[via]];
+  }
+  return s->retained[n];
+}
+
+static int is_nested(const hs_snapshot_t *s, uint32_t n, const uint32_t *set,
+                     int cnt)
+{
+  for (uint32_t d = s->idom[n], steps = 0; d != 0 && steps < s->node_count;
+       d = s->idom[d], steps++)
+    for (int i = 0; i < cnt; i++)
+      if (set[i] == d)
+        return 1;
+  return 0;
+}
+
+static int cmp_leak(const void *a, const void *b)
+{
+  const hs_leak_t *x = a, *y = b;
+  if (x->growth_bytes != y->growth_bytes)
+    return x->growth_bytes > y->growth_bytes ? -1 : 1;
+  return x->id < y->id ? -1 : x->id > y->id;
+}
+
+void hs_leaks_free(hs_leak_t *l, int count, int nsnap)
+{
+  (void)nsnap;
+  if (!l)
+    return;
+  for (int i = 0; i < count; i++) {
+    free(l[i].name);
+    free(l[i].ctor);
+    free(l[i].path);
+    free(l[i].entries);
+    free(l[i].retained);
+  }
+  free(l);
+}
+
+static char *dup_or_empty(const char *p)
+{
+  return strdup(p ? p : "");
+}
+
+/* Fills names and the path of finding l from the last snapshot. */
+static int describe(hs_leak_t *l, const hs_snapshot_t *s, const hs_bfs_t *b,
+                    uint32_t n, uint8_t kind)
+{
+  char buf[64], lbuf[32];
+  char *path = NULL;
+  int rc = hs_path_string(s, b, n, &path);
+  if (rc < 0)
+    return rc;
+  const char *name = "";
+  if (b->prev_edge[n] != UINT32_MAX)
+    name = hs_edge_label(s, b->prev_edge[n], lbuf, sizeof lbuf);
+  l->ctor = dup_or_empty(hs_node_class(s, n, buf, sizeof buf));
+  l->type = hs_node_kind_name((hs_node_kind_t)s->node_kind[n]);
+  if (kind == HS_CONT_CHAIN) {
+    uint32_t via;
+    hs__chain_via(s, n, &via);
+    if (via != UINT32_MAX) {
+      char cbuf[64];
+      const char *vl = hs_edge_label(s, via, lbuf, sizeof lbuf);
+      const char *hc = hs_node_class(s, s->edge_to[via], cbuf, sizeof cbuf);
+      size_t need = (path ? strlen(path) : 10) + strlen(vl) + strlen(hc) + 16;
+      char *np = malloc(need);
+      if (np) {
+        snprintf(np, need, "%s -> %s (%s)", path ? path : "(GC roots)", vl,
+                 hc);
+        free(path);
+        path = np;
+      }
+      /* A list held by a closure variable is named by the variable. */
+      if (!strncmp(hs_node_name(s, n), "system /", 8)) {
+        name = vl;
+        free(l->ctor);
+        l->ctor = dup_or_empty(hc);
+        l->type = hs_node_kind_name(
+            (hs_node_kind_t)s->node_kind[s->edge_to[via]]);
+      }
+    }
+  }
+  l->name = dup_or_empty(name);
+  l->path = path ? path : strdup("(unreachable)");
+  if (!l->name || !l->ctor || !l->path)
+    return -ENOMEM;
+  return 0;
+}
+
+int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
+             hs_leak_t **out)
+{
+  hs_leak_options_t def;
+  if (!o) {
+    hs_leak_options_default(&def);
+    o = &def;
+  }
+  if (n < 3 || !snaps || !out)
+    return -EINVAL;
+  for (int j = 0; j < n; j++) {
+    if (!snaps[j]->retained && hs_dominators(snaps[j]) < 0)
+      return -ENOMEM;
+    if (hs_id_index(snaps[j]) < 0)
+      return -ENOMEM;
+  }
+  hs_snapshot_t *last = snaps[n - 1];
+  hs_container_t *cands = NULL;
+  int nc = hs_containers(last, o->min_entries, &cands);
+  if (nc < 0)
+    return nc;
+  uint32_t *nodes = malloc(sizeof(uint32_t) * (size_t)n);
+  uint32_t *ent = malloc(sizeof(uint32_t) * (size_t)n);
+  uint64_t *ret = malloc(sizeof(uint64_t) * (size_t)n);
+  hs_leak_t *found = NULL;
+  uint32_t *found_node = NULL;
+  uint8_t *found_kind = NULL;
+  int nfound = 0, cap = 0, rc = -ENOMEM;
+  hs_bfs_t bfs = {0};
+  if (!nodes || !ent || !ret)
+    goto done;
+  for (int c = 0; c < nc; c++) {
+    hs_container_t *k = &cands[c];
+    uint32_t id = last->node_id[k->node];
+    int ok = 1;
+    for (int j = 0; j < n && ok; j++) {
+      hs_snapshot_t *s = snaps[j];
+      nodes[j] = j == n - 1 ? k->node : hs_find_id(s, id);
+      if (nodes[j] == UINT32_MAX) {
+        ok = 0;
+        break;
+      }
+      ent[j] = j == n - 1 ? k->entries
+                          : hs_container_entries(s, nodes[j],
+                                                 (hs_cont_kind_t)k->kind);
+      ret[j] = measure(s, nodes[j], k->kind);
+      if (j > 0 && (ent[j] <= ent[j - 1] || ret[j] <= ret[j - 1]))
+        ok = 0;
+    }
+    if (!ok || ret[n - 1] - ret[0] < o->min_growth_bytes)
+      continue;
+    double retention = -1.0;
+    if (k->kind == HS_CONT_MAP || k->kind == HS_CONT_DICT) {
+      retention = 1.0;
+      for (int j = 0; j + 1 < n; j++) {
+        double r = kept_share(snaps[j], nodes[j], snaps[j + 1], nodes[j + 1],
+                              k->kind);
+        if (r < retention)
+          retention = r;
+      }
+      if (retention < o->min_retention)
+        continue;
+    }
+    if (nfound == cap) {
+      int ncap = cap ? cap * 2 : 16;
+      hs_leak_t *nf = realloc(found, sizeof *nf * (size_t)ncap);
+      if (!nf)
+        goto done;
+      found = nf;
+      uint32_t *nn = realloc(found_node, sizeof *nn * (size_t)ncap);
+      if (!nn)
+        goto done;
+      found_node = nn;
+      uint8_t *nk = realloc(found_kind, (size_t)ncap);
+      if (!nk)
+        goto done;
+      found_kind = nk;
+      cap = ncap;
+    }
+    hs_leak_t *l = &found[nfound];
+    memset(l, 0, sizeof *l);
+    l->entries = malloc(sizeof(uint32_t) * (size_t)n);
+    l->retained = malloc(sizeof(uint64_t) * (size_t)n);
+    found_node[nfound] = k->node;
+    found_kind[nfound] = k->kind;
+    nfound++;
+    if (!l->entries || !l->retained)
+      goto done;
+    memcpy(l->entries, ent, sizeof(uint32_t) * (size_t)n);
+    memcpy(l->retained, ret, sizeof(uint64_t) * (size_t)n);
+    l->id = id;
+    l->growth_bytes = (int64_t)(ret[n - 1] - ret[0]);
+    l->retention = retention;
+    if (k->kind == HS_CONT_CHAIN)
+      l->kind = HS_LEAK_QUEUE;
+    else if (mostly_closures(last, k->node, k->kind))
+      l->kind = HS_LEAK_LISTENERS;
+    else if (k->kind == HS_CONT_ARRAY)
+      l->kind = HS_LEAK_QUEUE;
+    else
+      l->kind = HS_LEAK_CACHE;
+  }
+  /* Drop findings nested in other findings, and the second finding on a
+   * node (a dictionary that also holds a list). */
+  int w = 0;
+  for (int i = 0; i < nfound; i++) {
+    int drop = is_nested(last, found_node[i], found_node, nfound);
+    for (int j = 0; j < i && !drop; j++)
+      if (found_node[j] == found_node[i])
+        drop = 1;
+    if (drop) {
+      free(found[i].entries);
+      free(found[i].retained);
+      continue;
+    }
+    found[w] = found[i];
+    found_node[w] = found_node[i];
+    found_kind[w] = found_kind[i];
+    w++;
+  }
+  nfound = w;
+  if (nfound > 0) {
+    if (hs_bfs(last, &bfs) < 0)
+      goto done;
+    for (int i = 0; i < nfound; i++)
+      if (describe(&found[i], last, &bfs, found_node[i], found_kind[i]) < 0)
+        goto done;
+    /* Sort findings and their side arrays together by growth. */
+    qsort(found, (size_t)nfound, sizeof *found, cmp_leak);
+  }
+  *out = found;
+  found = NULL;
+  rc = nfound;
+done:
+  if (found)
+    hs_leaks_free(found, nfound, n);
+  hs_bfs_free(&bfs);
+  free(found_node);
+  free(found_kind);
+  free(nodes);
+  free(ent);
+  free(ret);
+  free(cands);
+  return rc;
+}
