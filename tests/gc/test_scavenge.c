@@ -1,0 +1,169 @@
+/* test_scavenge.c -- objects reachable from handles survive and move
+ * correctly; unreachable ones are reclaimed; promotion by age. */
+#include "test_util.h"
+
+static void test_scavenge_handles_keep_and_move(void **state) {
+  (void)state;
+  gc_heap_t *h = test_heap();
+  test_register_zoo(h);
+  gc_scope_t s;
+  gc_scope_open(h, &s);
+  /* A list of 1000 pairs, rooted by one handle. */
+  pair_t **list = (pair_t **)gc_handle(h, NULL);
+  for (long i = 0; i < 1000; i++)
+    *list = test_pair(h, NULL, *list, i);
+  void *before = *list;
+  gc_collect(h, GC_COLLECT_MINOR);
+  assert_ptr_not_equal(*list, before); /* it moved ... */
+  long expect = 999;
+  for (pair_t *p = *list; p != NULL; p = p->cdr)
+    assert_int_equal(p->value, expect--); /* ... and is intact */
+  assert_int_equal(expect, -1);
+  gc_collect(h, GC_COLLECT_FULL);
+  expect = 999;
+  for (pair_t *p = *list; p != NULL; p = p->cdr)
+    assert_int_equal(p->value, expect--);
+  assert_int_equal(expect, -1);
+  gc_scope_close(h, &s);
+  assert_int_equal(gc_verify(h), 0);
+  gc_heap_destroy(h);
+}
+
+static void test_scavenge_reclaims_garbage(void **state) {
+  (void)state;
+  gc_heap_t *h = test_heap();
+  test_register_zoo(h);
+  for (long i = 0; i < test_scale(200000, 20000); i++)
+    test_pair(h, NULL, NULL, i);
+  gc_collect(h, GC_COLLECT_FULL);
+  gc_heap_stats_t st = test_stats(h);
+  /* 200000 pairs are ~6 MB; none is reachable. */
+  assert_true(st.used_heap_size < 64 * 1024);
+  assert_true(st.scavenges > 0 || test_under_stress());
+  gc_heap_destroy(h);
+}
+
+static void test_scavenge_shared_structure(void **state) {
+  /* Two handles and two fields reach one object: it is copied once and
+   * every reference sees the same copy. */
+  (void)state;
+  gc_heap_t *h = test_heap();
+  test_register_zoo(h);
+  gc_scope_t s;
+  gc_scope_open(h, &s);
+  pair_t **shared = (pair_t **)gc_handle(h, test_pair(h, NULL, NULL, 42));
+  pair_t **a = (pair_t **)gc_handle(h, test_pair(h, *shared, *shared, 1));
+  pair_t **b = (pair_t **)gc_handle(h, *shared);
+  gc_collect(h, GC_COLLECT_MINOR);
+  assert_ptr_equal((*a)->car, *shared);
+  assert_ptr_equal((*a)->cdr, *shared);
+  assert_ptr_equal(*b, *shared);
+  (*shared)->value = 7;
+  assert_int_equal(((pair_t *)(*a)->car)->value, 7);
+  gc_scope_close(h, &s);
+  gc_heap_destroy(h);
+}
+
+static void test_scavenge_cycles(void **state) {
+  (void)state;
+  gc_heap_t *h = test_heap();
+  test_register_zoo(h);
+  gc_scope_t s;
+  gc_scope_open(h, &s);
+  pair_t **a = (pair_t **)gc_handle(h, test_pair(h, NULL, NULL, 1));
+  pair_t *b = test_pair(h, *a, NULL, 2);
+  gc_write(h, *a, &(*a)->car, b); /* a <-> b */
+  for (int i = 0; i < 4; i++) {
+    gc_collect(h, i % 2 ? GC_COLLECT_FULL : GC_COLLECT_MINOR);
+    pair_t *bb = (*a)->car;
+    assert_int_equal(bb->value, 2);
+    assert_ptr_equal(bb->car, *a);
+  }
+  gc_scope_close(h, &s);
+  gc_heap_destroy(h);
+}
+
+static void test_scavenge_promotion_by_age(void **state) {
+  (void)state;
+  for (int age = 0; age <= 3; age++) {
+    gc_options_t o;
+    test_options(&o);
+    o.promotion_age = age;
+    o.stress_gc = false; /* this test counts scavenges itself */
+    o.gc_interval = 0;
+    gc_heap_t *h = test_heap_with(&o);
+    test_register_zoo(h);
+    gc_scope_t s;
+    gc_scope_open(h, &s);
+    pair_t **p = (pair_t **)gc_handle(h, test_pair(h, NULL, NULL, 5));
+    gc_heap_stats_t st0 = test_stats(h);
+    int survived = 0;
+    /* It stays in new space for AGE scavenges, and is promoted by the next. */
+    while (test_stats(h).spaces[GC_SPACE_OLD].space_used_size ==
+           st0.spaces[GC_SPACE_OLD].space_used_size) {
+      gc_collect(h, GC_COLLECT_MINOR);
+      survived++;
+      assert_true(survived <= 8);
+    }
+    assert_int_equal(survived, age + 1);
+    assert_int_equal((*p)->value, 5);
+    gc_scope_close(h, &s);
+    gc_heap_destroy(h);
+  }
+}
+
+static void test_scavenge_nested_scopes_and_escape(void **state) {
+  (void)state;
+  gc_heap_t *h = test_heap();
+  test_register_zoo(h);
+  gc_scope_t outer;
+  gc_scope_open(h, &outer);
+  pair_t **kept = NULL;
+  {
+    gc_scope_t inner;
+    gc_scope_open(h, &inner);
+    /* Enough handles to need several handle blocks. */
+    for (int i = 0; i < 5000; i++)
+      gc_handle(h, test_pair(h, NULL, NULL, i));
+    pair_t *last = test_pair(h, NULL, NULL, 77);
+    kept = (pair_t **)gc_scope_close_escape(h, &inner, last);
+  }
+  gc_collect(h, GC_COLLECT_FULL);
+  assert_int_equal((*kept)->value, 77);
+  gc_heap_stats_t st = test_stats(h);
+  /* Only the escaped pair is alive (plus nothing else). */
+  assert_true(st.used_heap_size <= 64);
+  gc_scope_close(h, &outer);
+  gc_heap_destroy(h);
+}
+
+static void test_scavenge_immediates_ignored(void **state) {
+  (void)state;
+  gc_heap_t *h = test_heap();
+  test_register_zoo(h);
+  gc_scope_t s;
+  gc_scope_open(h, &s);
+  pair_t **p = (pair_t **)gc_handle(h, test_pair(h, NULL, NULL, 0));
+  /* Tagged small integers in slots and handles are left alone. */
+  gc_write(h, *p, &(*p)->car, (void *)(uintptr_t)((12345 << 1) | 1));
+  void **imm = gc_handle(h, (void *)(uintptr_t)0x7);
+  gc_collect(h, GC_COLLECT_MINOR);
+  gc_collect(h, GC_COLLECT_FULL);
+  assert_int_equal((uintptr_t)(*p)->car, (12345 << 1) | 1);
+  assert_int_equal((uintptr_t)*imm, 0x7);
+  gc_scope_close(h, &s);
+  gc_heap_destroy(h);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_scavenge_handles_keep_and_move),
+      cmocka_unit_test(test_scavenge_reclaims_garbage),
+      cmocka_unit_test(test_scavenge_shared_structure),
+      cmocka_unit_test(test_scavenge_cycles),
+      cmocka_unit_test(test_scavenge_promotion_by_age),
+      cmocka_unit_test(test_scavenge_nested_scopes_and_escape),
+      cmocka_unit_test(test_scavenge_immediates_ignored),
+  };
+  return cmocka_run_group_tests_name("gc.scavenge", tests, NULL, NULL);
+}
