@@ -90,15 +90,16 @@ static uint32_t table_entries(const hs_snapshot_t *s, uint32_t n,
     if (s->edge_kind[e] == HS_EDGE_WEAK && strcmp(nm, "WeakMap") &&
         strcmp(nm, "WeakSet"))
       continue;
-    edges++;
     int64_t v = numeric_name(s, e);
     if (v >= 0) {
       numbered++;
       if (v < lo)
         lo = v;
+    } else if (strcmp(hs_str(s, s->edge_name[e]), "map")) {
+      edges++; /* a named entry edge (not V8's hidden class link) */
     }
   }
-  if (edges == 0 || numbered < edges)
+  if (numbered == 0)
     return edges;
   /* Distinct entry slots, anchored on the lowest slot seen.  Edges come
    * in slot order, so a slot equal to the previous one is the same
@@ -110,7 +111,10 @@ static uint32_t table_entries(const hs_snapshot_t *s, uint32_t n,
     if (s->edge_kind[e] == HS_EDGE_WEAK && strcmp(nm, "WeakMap") &&
         strcmp(nm, "WeakSet"))
       continue;
-    int64_t slot = (numeric_name(s, e) - lo) / stride;
+    int64_t v = numeric_name(s, e);
+    if (v < 0)
+      continue;
+    int64_t slot = (v - lo) / stride;
     if (slot != last) {
       count++;
       last = slot;
