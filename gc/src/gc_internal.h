@@ -188,7 +188,6 @@ struct gc_heap_s {
                               * full GC */
   bool full_requested;
   bool in_gc;
-  bool over_limit;
   int64_t external;
   int64_t external_at_full;
 
@@ -256,7 +255,7 @@ size_t gc__obj_total(const void *obj, const gc_type_t *t);
 /* --- oldspace.c --------------------------------------------------------- */
 void gc__old_init(gc_heap_t *h);
 void gc__old_destroy(gc_heap_t *h);
-void *gc__old_alloc(gc_heap_t *h, size_t total, bool in_gc);
+void *gc__old_alloc(gc_heap_t *h, size_t total);
 void gc__old_prepare_sweep(gc_heap_t *h);
 void gc__old_finish_sweep(gc_heap_t *h);
 void gc__old_walk(gc_heap_t *h, gc_object_fn fn, void *data);
@@ -286,8 +285,6 @@ void gc__weak_callbacks(gc_heap_t *h);
 
 /* --- heap.c ------------------------------------------------------------- */
 bool gc__type_known(const gc_heap_t *h, const gc_type_t *t);
-/* Runs the heap-limit protocol after a full GC: callback, then failure. */
-bool gc__over_limit(gc_heap_t *h);
 void gc__full_gc(gc_heap_t *h, const char *reason, bool eager_sweep);
 
 /* --- stats.c ------------------------------------------------------------ */

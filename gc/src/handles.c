@@ -155,8 +155,8 @@ void gc__weak_handles_update(gc_heap_t *h, bool minor) {
           e->obj = (void *)(hdr & ~X__FWD);
           continue;
         }
-      } else if (hdr & X__MARK) {
-        continue;
+      } else if ((hdr & X__MARK) || gc__is_young(&h->fast, e->obj)) {
+        continue; /* marked, or left in new space by the full GC: live */
       }
       e->obj = NULL;
       e->cleared = 1;

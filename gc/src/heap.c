@@ -191,7 +191,6 @@ void gc__full_gc(gc_heap_t *h, const char *reason, bool eager_sweep) {
   h->in_gc = false;
   h->full_gcs++;
   h->epoch++;
-  h->over_limit = false;
   h->external_at_full = h->external;
 
   /* The next full GC comes when the old generation has grown to GROWTH
@@ -263,9 +262,6 @@ static bool limit_holds(gc_heap_t *h, size_t need) {
   heap_limit_fatal(h);
 }
 
-bool gc__over_limit(gc_heap_t *h) {
-  return limit_holds(h, 0);
-}
 
 /* --- The allocation slow path ----------------------------------------------- */
 
@@ -280,78 +276,67 @@ static void *bump(gc_heap_t *h, const gc_type_t *t, size_t total) {
   return o + 1;
 }
 
-/* A GC because new space is full (or a debug mode asked).  Returns false
- * when the heap limit holds (null_on_oom). */
-static bool collect_for_allocation(gc_heap_t *h, bool full, const char *why) {
-  if (full || h->full_requested ||
-      gc__old_committed(h) >= h->next_full_at) {
+/* A GC because new space is full or a debug mode asked: a scavenge, or a
+ * full GC when asked or when the old generation reached its trigger. */
+static void collect_for_allocation(gc_heap_t *h, bool full, const char *why) {
+  if (full || h->full_requested || gc__old_committed(h) >= h->next_full_at) {
     h->full_requested = false;
     gc__full_gc(h, full ? why : "allocation failure (old generation)", false);
-    if (gc__old_committed(h) > h->limit || h->over_limit)
-      return !limit_holds(h, 0);
-    return true;
+  } else {
+    minor_gc(h, why);
   }
-  minor_gc(h, why);
-  if (h->over_limit || gc__old_committed(h) > h->limit) {
-    /* Promotion went over the limit: only a full GC can tell. */
-    gc__full_gc(h, "heap limit", false);
-    return !limit_holds(h, 0);
+}
+
+static void *large_slow(gc_heap_t *h, const gc_type_t *t, size_t size) {
+  if (h->full_requested || gc__old_committed(h) + size > h->next_full_at) {
+    h->full_requested = false;
+    gc__full_gc(h, "allocation failure (large object)", false);
   }
-  return true;
+  void *p = gc__large_alloc(h, t, size);
+  for (int attempt = 0; p == NULL && attempt < 3; attempt++) {
+    /* Over the limit: a full GC, then the near-heap-limit callback. */
+    gc__full_gc(h, "allocation failure (large object)", true);
+    p = gc__large_alloc(h, t, size);
+    if (p == NULL && limit_holds(h, size + sizeof(gc__large_t)))
+      return NULL;
+  }
+  if (p == NULL) {
+    if (h->opt.null_on_oom)
+      return NULL;
+    heap_limit_fatal(h);
+  }
+  h->bytes_allocated += size;
+  return p;
 }
 
 void *gc__alloc_slow(gc_heap_t *h, const gc_type_t *t, size_t size) {
-  if (size > GC_MAX_REGULAR_SIZE) {
-    h->bytes_allocated += size;
-    if (h->force_slow) {
-      h->alloc_count++;
-      if (h->opt.stress_gc ||
-          h->alloc_count % h->opt.gc_interval == 0)
-        collect_for_allocation(h, h->alloc_count % STRESS_FULL_EVERY == 0,
-                               "stress");
-    }
-    if (h->full_requested || gc__old_committed(h) + size > h->next_full_at) {
-      h->full_requested = false;
-      gc__full_gc(h, "allocation failure (large object)", false);
-    }
-    void *p = gc__large_alloc(h, t, size);
-    if (p == NULL) {
-      gc__full_gc(h, "allocation failure (large object)", true);
-      p = gc__large_alloc(h, t, size);
-      if (p == NULL) {
-        if (limit_holds(h, size + sizeof(gc__large_t)))
-          return NULL;
-        p = gc__large_alloc(h, t, size);
-        if (p == NULL) {
-          if (h->opt.null_on_oom)
-            return NULL;
-          heap_limit_fatal(h);
-        }
-      }
-    }
-    return p;
-  }
-
-  size_t total = gc__round(size + GC__HDR);
   if (h->force_slow) {
     h->alloc_count++;
-    if (h->opt.stress_gc || h->alloc_count % h->opt.gc_interval == 0) {
-      bool full = (h->alloc_count / (h->opt.gc_interval ? h->opt.gc_interval : 1)) %
-                      STRESS_FULL_EVERY == 0;
-      if (!collect_for_allocation(h, full, "stress"))
-        return NULL;
-    }
+    unsigned every = h->opt.stress_gc ? 1 : h->opt.gc_interval;
+    if (h->alloc_count % every == 0)
+      collect_for_allocation(
+          h, (h->alloc_count / every) % STRESS_FULL_EVERY == 0, "stress");
   }
-  if (h->full_requested) {
-    if (!collect_for_allocation(h, true, "external memory pressure"))
-      return NULL;
-  }
-  /* Usually one scavenge makes room.  If everything survived (young objects
-   * not yet old enough to promote), a second one promotes them; a full GC
-   * empties new space for certain. */
+  if (size > GC_MAX_REGULAR_SIZE)
+    return large_slow(h, t, size);
+  if (h->full_requested)
+    collect_for_allocation(h, true, "external memory pressure");
+
+  /* Usually one scavenge makes room.  If everything survived (objects not
+   * yet old enough to promote), a second one promotes them, and a full GC
+   * promotes all that old space takes.  If new space is still full, old
+   * space is at the limit: the near-heap-limit callback may raise it. */
+  size_t total = gc__round(size + GC__HDR);
   for (int attempt = 0; total > h->real_limit - h->fast.top; attempt++) {
-    if (!collect_for_allocation(h, attempt >= 2, "allocation failure"))
-      return NULL;
+    if (attempt < 3) {
+      collect_for_allocation(h, attempt == 2, "allocation failure");
+    } else if (attempt < 6 && !limit_holds(h, GC__PAGE_SIZE)) {
+      gc__full_gc(h, "heap limit raised", false);
+    } else {
+      if (h->opt.null_on_oom)
+        return NULL;
+      heap_limit_fatal(h);
+    }
   }
   h->bytes_allocated += total;
   return bump(h, t, total);

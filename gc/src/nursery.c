@@ -112,9 +112,11 @@ static inline void evacuate(scav_t *s, void **slot) {
   const gc_type_t *t = gc__type_of_hdr(hdr);
   size_t total = gc__obj_total(o, t);
   unsigned age = (unsigned)((hdr & X__AGE_MASK) >> X__AGE_SHIFT);
-  uintptr_t *dst;
-  if (age >= s->max_age) {
-    dst = gc__old_alloc(s->h, total, true);
+  uintptr_t *dst = NULL;
+  /* Old space may refuse (the heap limit): then the object stays young;
+   * to-space always has room, since everything copied came from a
+   * semispace of the same size. */
+  if (age >= s->max_age && (dst = gc__old_alloc(s->h, total)) != NULL) {
     memcpy(dst, (uintptr_t *)o - 1, total);
     dst[0] = (uintptr_t)t;
     s->promoted += total;
@@ -124,7 +126,9 @@ static inline void evacuate(scav_t *s, void **slot) {
     dst = (uintptr_t *)s->to_top;
     s->to_top += total;
     memcpy(dst, (uintptr_t *)o - 1, total);
-    dst[0] = (uintptr_t)t | ((uintptr_t)(age + 1) << X__AGE_SHIFT);
+    if (age < X__MAX_AGE)
+      age++;
+    dst[0] = (uintptr_t)t | ((uintptr_t)age << X__AGE_SHIFT);
     s->copied += total;
     s->holder_young_ref = true;
   }

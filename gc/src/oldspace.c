@@ -77,8 +77,8 @@ static inline unsigned class_of(const gc_heap_t *h, size_t total) {
 
 /* --- Pages ------------------------------------------------------------------- */
 
-static gc__page_t *page_new(gc_heap_t *h, unsigned cls, bool in_gc) {
-  if (!in_gc && gc__old_committed(h) + GC__PAGE_SIZE > h->limit)
+static gc__page_t *page_new(gc_heap_t *h, unsigned cls) {
+  if (gc__old_committed(h) + GC__PAGE_SIZE > h->limit)
     return NULL;
   gc__page_t *p;
   if (h->pool != NULL) {
@@ -101,8 +101,6 @@ static gc__page_t *page_new(gc_heap_t *h, unsigned cls, bool in_gc) {
   p->next = h->cls[cls].pages;
   h->cls[cls].pages = p;
   h->pages_in_use++;
-  if (gc__old_committed(h) > h->limit)
-    h->over_limit = true;
   return p;
 }
 
@@ -216,9 +214,9 @@ void gc__old_finish_sweep(gc_heap_t *h) {
 /* --- Allocation -------------------------------------------------------------- */
 
 /* Returns a cell of at least TOTAL bytes (header included); its contents
- * are undefined.  In a GC (promotion) it never fails; outside one it
- * returns NULL if a new page would pass the limit. */
-void *gc__old_alloc(gc_heap_t *h, size_t total, bool in_gc) {
+ * are undefined.  Returns NULL if it would need a new page and that page
+ * would take old + large space over the limit. */
+void *gc__old_alloc(gc_heap_t *h, size_t total) {
   gc__class_t *c = &h->cls[class_of(h, total)];
   for (;;) {
     uintptr_t *cell = c->free;
@@ -236,7 +234,7 @@ void *gc__old_alloc(gc_heap_t *h, size_t total, bool in_gc) {
     }
     if (sweep_one(h, c))
       continue;
-    p = page_new(h, (unsigned)(c - h->cls), in_gc);
+    p = page_new(h, (unsigned)(c - h->cls));
     if (p == NULL)
       return NULL;
     c->cur = p;
