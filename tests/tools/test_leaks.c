@@ -1,0 +1,289 @@
+/* test_leaks.c -- leak detection on real node heap snapshots, and the
+ * tenure-heap command line (exit codes, --json, errors).
+ *
+ * The group setup runs every fixture program in tests/tools/fixtures with
+ * node --expose-gc; each writes a series of snapshots into one temporary
+ * directory, removed at teardown.  Every fixture carries the same noise
+ * (fluctuating maps, a random-depth work queue, a dictionary with
+ * turnover, a bounded LRU, background objects) around its pattern.
+ *
+ * Arguments: NODE TENURE_HEAP FIXTURE_DIR.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "heapsnap.h"
+
+static const char *node_exe, *tool_exe, *fixture_dir;
+static char tmpdir[] = "/tmp/tenure-heap-leaks-XXXXXX";
+static int nsnap;
+
+static const char *const fixtures[] = {
+  "map_cache", "session_table", "array_queue", "linked_queue", "listeners",
+  "lru_bounded", "churn", "grow_flat", "server"};
+
+static int run(const char *cmd)
+{
+  int st = system(cmd);
+  if (st == -1 || !WIFEXITED(st))
+    return -1;
+  return WEXITSTATUS(st);
+}
+
+static int setup(void **state)
+{
+  (void)state;
+  if (!mkdtemp(tmpdir))
+    return -1;
+  nsnap = getenv("TENURE_TEST_VALGRIND") ? 3 : 4;
+  for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' --expose-gc '%s/%s.js' '%s' %d "
+             ">/dev/null", node_exe, fixture_dir, fixtures[i], tmpdir, nsnap);
+    if (run(cmd) != 0) {
+      fprintf(stderr, "fixture %s failed: %s\n", fixtures[i], cmd);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static int teardown(void **state)
+{
+  (void)state;
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+  return run(cmd) == 0 ? 0 : -1;
+}
+
+typedef struct {
+  hs_snapshot_t *s[8];
+  hs_leak_t *l;
+  int n;
+} result_t;
+
+static void analyze(const char *name, result_t *r)
+{
+  memset(r, 0, sizeof *r);
+  for (int i = 0; i < nsnap; i++) {
+    char path[512], err[HS_ERRMSG_MAX];
+    snprintf(path, sizeof path, "%s/%s-%d.heapsnapshot", tmpdir, name, i);
+    int rc = hs_snapshot_read(path, NULL, &r->s[i], err);
+    if (rc)
+      print_error("%s: %s\n", path, err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(hs_dominators(r->s[i]), 0);
+  }
+  r->n = hs_leaks(r->s, nsnap, NULL, &r->l);
+  assert_true(r->n >= 0);
+  for (int f = 0; f < r->n; f++)
+    print_message("  %s: %s %s (%s) %s\n", name,
+                  hs_leak_kind_name(r->l[f].kind), r->l[f].name,
+                  r->l[f].ctor, r->l[f].path);
+}
+
+static void release(result_t *r)
+{
+  hs_leaks_free(r->l, r->n, nsnap);
+  for (int i = 0; i < nsnap; i++)
+    hs_snapshot_destroy(r->s[i]);
+}
+
+static void check_finding(const hs_leak_t *l, hs_leak_kind_t kind,
+                          const char *name, const char *ctor)
+{
+  assert_int_equal(l->kind, kind);
+  assert_string_equal(l->name, name);
+  assert_string_equal(l->ctor, ctor);
+  assert_true(!strncmp(l->path, "(GC roots) -> ", 14));
+  assert_non_null(strstr(l->path, name));
+  for (int i = 1; i < nsnap; i++) {
+    assert_true(l->entries[i] > l->entries[i - 1]);
+    assert_true(l->retained[i] > l->retained[i - 1]);
+  }
+}
+
+static void expect_one(const char *fixture, hs_leak_kind_t kind,
+                       const char *name, const char *ctor)
+{
+  result_t r;
+  analyze(fixture, &r);
+  assert_int_equal(r.n, 1);
+  check_finding(&r.l[0], kind, name, ctor);
+  release(&r);
+}
+
+static void expect_none(const char *fixture)
+{
+  result_t r;
+  analyze(fixture, &r);
+  assert_int_equal(r.n, 0);
+  release(&r);
+}
+
+static void test_leaks_map_cache(void **state)
+{
+  (void)state;
+  expect_one("map_cache", HS_LEAK_CACHE, "cache", "Map");
+}
+
+static void test_leaks_session_table(void **state)
+{
+  (void)state;
+  expect_one("session_table", HS_LEAK_CACHE, "sessions", "Object");
+}
+
+static void test_leaks_array_queue(void **state)
+{
+  (void)state;
+  expect_one("array_queue", HS_LEAK_QUEUE, "jobs", "Array");
+}
+
+static void test_leaks_linked_queue(void **state)
+{
+  (void)state;
+  expect_one("linked_queue", HS_LEAK_QUEUE, "outbox", "LinkedQueue");
+}
+
+static void test_leaks_listeners(void **state)
+{
+  (void)state;
+  expect_one("listeners", HS_LEAK_LISTENERS, "config", "Array");
+}
+
+static void test_leaks_lru_not_flagged(void **state)
+{
+  (void)state;
+  expect_none("lru_bounded");
+}
+
+static void test_leaks_churn_not_flagged(void **state)
+{
+  (void)state;
+  expect_none("churn");
+}
+
+static void test_leaks_grow_then_flat_not_flagged(void **state)
+{
+  (void)state;
+  expect_none("grow_flat");
+}
+
+static void test_leaks_server_exactly_the_leaks(void **state)
+{
+  (void)state;
+  result_t r;
+  analyze("server", &r);
+  assert_int_equal(r.n, 2);
+  int cache = !strcmp(r.l[0].name, "userCache") ? 0 : 1;
+  check_finding(&r.l[cache], HS_LEAK_CACHE, "userCache", "Map");
+  check_finding(&r.l[1 - cache], HS_LEAK_QUEUE, "retryQueue", "Array");
+  /* Ranked by growth in bytes. */
+  assert_true(r.l[0].growth_bytes >= r.l[1].growth_bytes);
+  release(&r);
+}
+
+/* --- command line --- */
+
+static int tool(const char *args)
+{
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s", tmpdir, tool_exe, args);
+  return run(cmd);
+}
+
+static void test_cli_exit_codes_and_json(void **state)
+{
+  (void)state;
+  char args[2048];
+  /* Leaks flagged: exit 1; the JSON parses and has the issue's schema. */
+  snprintf(args, sizeof args, "leaks map_cache-0.heapsnapshot "
+           "map_cache-1.heapsnapshot map_cache-2.heapsnapshot --json "
+           "> leaks.json");
+  assert_int_equal(tool(args), 1);
+  snprintf(args, sizeof args, "cd '%s' && '%s' -e \""
+           "const d = JSON.parse(require('fs').readFileSync('leaks.json'));"
+           "const f = d.findings[0];"
+           "if (d.findings.length !== 1 || f.kind !== 'cache' ||"
+           "    f.container.name !== 'Map' || f.container.type !== 'object' ||"
+           "    typeof f.container.id !== 'number' || f.name !== 'cache' ||"
+           "    !f.path.endsWith('cache (Map)') || f.entries.length !== 3 ||"
+           "    f.retained_bytes.length !== 3 || !f.remedy)"
+           "  process.exit(3);\"", tmpdir, node_exe);
+  assert_int_equal(run(args), 0);
+  /* Nothing flagged: exit 0 and a readable line. */
+  snprintf(args, sizeof args, "leaks churn-0.heapsnapshot "
+           "churn-1.heapsnapshot churn-2.heapsnapshot > churn.txt");
+  assert_int_equal(tool(args), 0);
+  /* Usage errors: exit 2. */
+  assert_int_equal(tool("leaks churn-0.heapsnapshot churn-1.heapsnapshot "
+                        "2>/dev/null"), 2);
+  assert_int_equal(tool("frobnicate 2>/dev/null"), 2);
+  /* Bad input: exit 2, and the message names the byte offset. */
+  snprintf(args, sizeof args, "cd '%s' && head -c 300000 "
+           "churn-0.heapsnapshot > cut.heapsnapshot", tmpdir);
+  assert_int_equal(run(args), 0);
+  assert_int_equal(tool("summary cut.heapsnapshot 2> cut.err"), 2);
+  snprintf(args, sizeof args, "grep -q 'cut.heapsnapshot: byte 300000' "
+           "'%s/cut.err'", tmpdir);
+  assert_int_equal(run(args), 0);
+  assert_int_equal(tool("leaks churn-0.heapsnapshot cut.heapsnapshot "
+                        "churn-2.heapsnapshot 2>/dev/null"), 2);
+  /* summary, diff and path: exit 0 and valid JSON. */
+  const char *cmds[] = {
+    "summary map_cache-0.heapsnapshot --json --top 5",
+    "diff map_cache-0.heapsnapshot map_cache-1.heapsnapshot --json",
+  };
+  for (int i = 0; i < 2; i++) {
+    snprintf(args, sizeof args, "%s > out.json", cmds[i]);
+    assert_int_equal(tool(args), 0);
+    snprintf(args, sizeof args, "cd '%s' && '%s' -e \"const d = "
+             "JSON.parse(require('fs').readFileSync('out.json'));"
+             "if (!d.classes || !d.classes.length) process.exit(3);\"",
+             tmpdir, node_exe);
+    assert_int_equal(run(args), 0);
+  }
+  /* path to the leaking Map, by the id from the leaks JSON. */
+  snprintf(args, sizeof args, "cd '%s' && '%s' $('%s' -p \"JSON.parse("
+           "require('fs').readFileSync('leaks.json')).findings[0]"
+           ".container.id\" | sed 's/^/path map_cache-2.heapsnapshot /') "
+           "> path.txt && grep -q -- '-> cache (Map)' path.txt", tmpdir,
+           tool_exe, node_exe);
+  assert_int_equal(run(args), 0);
+  assert_int_equal(tool("path map_cache-2.heapsnapshot 4294967295 "
+                        "2>/dev/null"), 2);
+}
+
+int main(int argc, char **argv)
+{
+  if (argc < 4) {
+    fprintf(stderr, "usage: %s NODE TENURE_HEAP FIXTURE_DIR\n", argv[0]);
+    return 2;
+  }
+  node_exe = argv[1];
+  tool_exe = argv[2];
+  fixture_dir = argv[3];
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_leaks_map_cache),
+    cmocka_unit_test(test_leaks_session_table),
+    cmocka_unit_test(test_leaks_array_queue),
+    cmocka_unit_test(test_leaks_linked_queue),
+    cmocka_unit_test(test_leaks_listeners),
+    cmocka_unit_test(test_leaks_lru_not_flagged),
+    cmocka_unit_test(test_leaks_churn_not_flagged),
+    cmocka_unit_test(test_leaks_grow_then_flat_not_flagged),
+    cmocka_unit_test(test_leaks_server_exactly_the_leaks),
+    cmocka_unit_test(test_cli_exit_codes_and_json),
+  };
+  return cmocka_run_group_tests_name("tools.leaks", tests, setup, teardown);
+}
