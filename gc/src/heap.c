@@ -168,6 +168,7 @@ static void minor_gc(gc_heap_t *h, const char *reason) {
   h->in_gc = true;
   gc__scavenge(h, false);
   h->in_gc = false;
+  h->scavenges++;
   double ms = gc__now_ms() - t0;
   gc__pause_record(h, &h->p_scavenge, ms);
   if (h->opt.trace_gc)

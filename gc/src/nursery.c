@@ -314,7 +314,6 @@ void gc__scavenge(gc_heap_t *h, bool promote_all) {
   h->fast.limit = h->force_slow ? h->fast.top : h->real_limit;
   POISON((void *)from, h->semi_max);
   VALGRIND_MAKE_MEM_NOACCESS((void *)from, h->semi_max);
-  h->scavenges++;
   h->epoch++;
 }
 
