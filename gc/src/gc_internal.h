@@ -184,8 +184,11 @@ struct gc_heap_s {
   size_t large_objects;
 
   /* Policy. */
-  size_t next_full_at;       /* old + large committed bytes that trigger a
+  size_t next_full_at;       /* old_live + old_since_full that trigger a
                               * full GC */
+  size_t old_live;           /* old + large bytes the last mark found live */
+  size_t old_since_full;     /* bytes promoted or allocated in old and large
+                              * space since the last full GC */
   bool full_requested;
   bool in_gc;
   int64_t external;
@@ -258,6 +261,7 @@ void gc__old_destroy(gc_heap_t *h);
 void *gc__old_alloc(gc_heap_t *h, size_t total);
 void gc__old_prepare_sweep(gc_heap_t *h);
 void gc__old_finish_sweep(gc_heap_t *h);
+void gc__old_sweep_some(gc_heap_t *h, size_t n);
 void gc__old_walk(gc_heap_t *h, gc_object_fn fn, void *data);
 size_t gc__old_committed(const gc_heap_t *h);
 typedef void (*gc__page_fn)(gc__page_t *p, void *data);

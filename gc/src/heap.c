@@ -24,6 +24,7 @@
 #define MIN_FULL_AT ((size_t)32 * GC__MB)
 #define DEFAULT_OLD_MB 4096
 #define STRESS_FULL_EVERY 8
+#define SWEEP_PER_SCAVENGE 8
 
 /* --- Types ------------------------------------------------------------------- */
 
@@ -167,6 +168,7 @@ static void minor_gc(gc_heap_t *h, const char *reason) {
   double t0 = gc__now_ms();
   h->in_gc = true;
   gc__scavenge(h, false);
+  gc__old_sweep_some(h, SWEEP_PER_SCAVENGE);
   h->in_gc = false;
   h->scavenges++;
   double ms = gc__now_ms() - t0;
@@ -183,7 +185,7 @@ void gc__full_gc(gc_heap_t *h, const char *reason, bool eager_sweep) {
   double t0 = gc__now_ms();
   h->in_gc = true;
   gc__old_finish_sweep(h);
-  gc__scavenge(h, true); /* new space is empty after this */
+  gc__scavenge(h, false); /* survivors left young are roots of the mark */
   gc__mark(h);
   gc__large_sweep(h);
   gc__old_prepare_sweep(h);
@@ -198,6 +200,8 @@ void gc__full_gc(gc_heap_t *h, const char *reason, bool eager_sweep) {
    * times what the mark found live (sweeping is lazy, so old_used still
    * counts dead cells here). */
   size_t live = h->marked_bytes;
+  h->old_live = live;
+  h->old_since_full = 0;
   size_t next = live * GROWTH;
   if (next < MIN_FULL_AT)
     next = MIN_FULL_AT;
@@ -277,10 +281,17 @@ static void *bump(gc_heap_t *h, const gc_type_t *t, size_t total) {
   return o + 1;
 }
 
+/* The old generation's size for the full-GC trigger: what the last mark
+ * found live plus what was promoted or allocated there since.  (Committed
+ * bytes would count dead objects that the lazy sweeper has not freed yet.) */
+static size_t old_size(const gc_heap_t *h) {
+  return h->old_live + h->old_since_full;
+}
+
 /* A GC because new space is full or a debug mode asked: a scavenge, or a
  * full GC when asked or when the old generation reached its trigger. */
 static void collect_for_allocation(gc_heap_t *h, bool full, const char *why) {
-  if (full || h->full_requested || gc__old_committed(h) >= h->next_full_at) {
+  if (full || h->full_requested || old_size(h) >= h->next_full_at) {
     h->full_requested = false;
     gc__full_gc(h, full ? why : "allocation failure (old generation)", false);
   } else {
@@ -289,7 +300,7 @@ static void collect_for_allocation(gc_heap_t *h, bool full, const char *why) {
 }
 
 static void *large_slow(gc_heap_t *h, const gc_type_t *t, size_t size) {
-  if (h->full_requested || gc__old_committed(h) + size > h->next_full_at) {
+  if (h->full_requested || old_size(h) + size > h->next_full_at) {
     h->full_requested = false;
     gc__full_gc(h, "allocation failure (large object)", false);
   }

@@ -32,6 +32,7 @@ void *gc__large_alloc(gc_heap_t *h, const gc_type_t *t, size_t size) {
     h->large->prev = l;
   h->large = l;
   h->large_bytes += map;
+  h->old_since_full += map;
   h->large_objects++;
   return &l->header + 1; /* mappings start zeroed */
 }

@@ -239,6 +239,11 @@ static void resize(gc_heap_t *h, size_t used, size_t survived) {
       h->semi_cap = h->semi_max;
     h->survived_since_resize = 0;
     h->low_survival_streak = 0;
+  } else if (used > 0 && survived * 8 > used) {
+    /* High survival: growing would only make the pauses longer (what
+     * survives is copied); fast promotion below handles it. */
+    h->survived_since_resize = 0;
+    h->low_survival_streak = 0;
   } else if (used > 0 && survived * 64 < used) {
     if (++h->low_survival_streak >= 8 && h->semi_cap > h->semi_min) {
       size_t old = h->semi_cap;

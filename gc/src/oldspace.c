@@ -22,12 +22,11 @@
  * See gc/DESIGN.md, section Old space.
  */
 #include <string.h>
-#include <sys/mman.h>
 
 #include "gc_internal.h"
 
 #define PAGE_HEADER ((uintptr_t)64)
-#define POOL_MAX 16
+#define POOL_MIN_PAGES 64
 
 /* --- Size classes ------------------------------------------------------------ */
 
@@ -104,11 +103,17 @@ static gc__page_t *page_new(gc_heap_t *h, unsigned cls) {
   return p;
 }
 
+/* Empty pages stay mapped and resident in the pool, up to the larger of
+ * POOL_MIN_PAGES and what the last mark found live: touching fresh memory
+ * costs ~10x copying into resident memory (page faults), and a pool
+ * never raises peak RSS, since a page enters it only by leaving use.
+ * Beyond that, pages go back to the system. */
 static void page_release(gc_heap_t *h, gc__page_t *p) {
   h->pages_in_use--;
-  if (h->pool_len < POOL_MAX) {
-    /* Keep the mapping, give the memory back. */
-    madvise((char *)p + 4096, GC__PAGE_SIZE - 4096, MADV_DONTNEED);
+  size_t cap = h->old_live / GC__PAGE_SIZE;
+  if (cap < POOL_MIN_PAGES)
+    cap = POOL_MIN_PAGES;
+  if (h->pool_len < cap) {
     p->next = h->pool;
     h->pool = p;
     h->pool_len++;
@@ -211,6 +216,22 @@ void gc__old_finish_sweep(gc_heap_t *h) {
   h->sweep_pending = false;
 }
 
+/* Sweeps up to N pending pages (round-robin over the classes); the
+ * scavenger calls it so that lazy sweeping is mostly done before the next
+ * full GC has to finish it inside its pause. */
+void gc__old_sweep_some(gc_heap_t *h, size_t n) {
+  if (!h->sweep_pending)
+    return;
+  bool any = false;
+  for (size_t k = 0; k < h->nclasses && n > 0; k++)
+    while (n > 0 && sweep_one(h, &h->cls[k])) {
+      n--;
+      any = true;
+    }
+  if (!any)
+    h->sweep_pending = false;
+}
+
 /* --- Allocation -------------------------------------------------------------- */
 
 /* Returns a cell of at least TOTAL bytes (header included); its contents
@@ -223,6 +244,7 @@ void *gc__old_alloc(gc_heap_t *h, size_t total) {
     if (cell != NULL) {
       c->free = (void *)cell[1];
       h->old_used += c->cell_size;
+      h->old_since_full += c->cell_size;
       return cell;
     }
     gc__page_t *p = c->cur;
@@ -230,6 +252,7 @@ void *gc__old_alloc(gc_heap_t *h, size_t total) {
       cell = (uintptr_t *)p->bump;
       p->bump += c->cell_size;
       h->old_used += c->cell_size;
+      h->old_since_full += c->cell_size;
       return cell;
     }
     if (sweep_one(h, c))
