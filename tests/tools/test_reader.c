@@ -256,7 +256,7 @@ static void test_reader_file_and_big_input(void **state)
   fclose(f);
   hs_snapshot_t *s = NULL;
   char err[HS_ERRMSG_MAX];
-  hs_read_options_t ro = {0, NULL};
+  hs_read_options_t ro = {0, NULL, 0};
   int rc = hs_snapshot_read(path, &ro, &s, err);
   if (rc)
     print_error("%s\n", err);

@@ -57,6 +57,8 @@ const char *hs_edge_label(const hs_snapshot_t *s, uint32_t e, char *buf,
                           size_t bufsize)
 {
   uint8_t k = s->edge_kind[e];
+  if (!s->edge_name)
+    return "";
   if (k == HS_EDGE_ELEMENT) {
     snprintf(buf, bufsize, "[%u]", s->edge_name[e]);
     return buf;

@@ -67,7 +67,8 @@ typedef struct hs_snapshot_s {
   uint32_t *first_edge; /* node_count + 1 entries: edges of n are
                            [first_edge[n], first_edge[n + 1]) */
   uint8_t *edge_kind;   /* hs_edge_kind_t per edge */
-  uint32_t *edge_name;  /* string index, or element/hidden index */
+  uint32_t *edge_name;  /* string index, or element/hidden index; NULL
+                           when read with skip_edge_names */
   uint32_t *edge_to;    /* target node ordinal */
   char *str_pool;       /* all strings, each NUL-terminated */
   uint32_t *str_off;    /* string i starts at str_pool + str_off[i] */
@@ -84,6 +85,9 @@ typedef struct hs_snapshot_s {
 typedef struct {
   int progress;          /* draw a progress bar on stderr */
   const char *label;     /* shown in the progress bar */
+  int skip_edge_names;   /* do not keep edge names (edge_name stays NULL):
+                            saves 4 bytes per edge when only dominators,
+                            summary and diff are needed */
 } hs_read_options_t;
 
 /* --- reader.c --- */

@@ -94,9 +94,9 @@ static int parse_args(int argc, char **argv, args_t *a)
   return 0;
 }
 
-static hs_snapshot_t *load(const char *path)
+static hs_snapshot_t *load_opts(const char *path, int skip_edge_names)
 {
-  hs_read_options_t ro = {isatty(STDERR_FILENO), path};
+  hs_read_options_t ro = {isatty(STDERR_FILENO), path, skip_edge_names};
   hs_snapshot_t *s = NULL;
   char err[HS_ERRMSG_MAX];
   int rc = hs_snapshot_read(path, &ro, &s, err);
@@ -106,6 +106,11 @@ static hs_snapshot_t *load(const char *path)
     return NULL;
   }
   return s;
+}
+
+static hs_snapshot_t *load(const char *path)
+{
+  return load_opts(path, 0);
 }
 
 static int oom(void)
@@ -120,7 +125,8 @@ static int cmd_summary(args_t *a)
 {
   if (a->nfiles != 1)
     return usage("summary takes one FILE");
-  hs_snapshot_t *s = load(a->files[0]);
+  /* Summary never prints edge names: don't keep them. */
+  hs_snapshot_t *s = load_opts(a->files[0], 1);
   if (!s)
     return EXIT_BAD;
   hs_class_row_t *rows = NULL;
@@ -191,10 +197,10 @@ static int cmd_diff(args_t *a)
 {
   if (a->nfiles != 2)
     return usage("diff takes two files, A and B");
-  hs_snapshot_t *sa = load(a->files[0]);
+  hs_snapshot_t *sa = load_opts(a->files[0], 1);
   if (!sa)
     return EXIT_BAD;
-  hs_snapshot_t *sb = load(a->files[1]);
+  hs_snapshot_t *sb = load_opts(a->files[1], 1);
   if (!sb) {
     hs_snapshot_destroy(sa);
     return EXIT_BAD;

@@ -53,6 +53,7 @@ typedef struct {
   char *errmsg;
   /* progress */
   int progress;
+  int skip_edge_names;
   const char *label;
   int last_pct;
   /* meta */
@@ -888,9 +889,10 @@ static int read_edges(rd_t *r, const kinds_t *kt)
     return fail(r, r->base + r->pos, "nodes declare %zu edges but the file "
                 "is too short for them (truncated?)", m);
   s->edge_kind = malloc(m ? m : 1);
-  s->edge_name = malloc((m ? m : 1) * 4);
+  if (!r->skip_edge_names)
+    s->edge_name = malloc((m ? m : 1) * 4);
   s->edge_to = malloc((m ? m : 1) * 4);
-  if (!s->edge_kind || !s->edge_name || !s->edge_to)
+  if (!s->edge_kind || (!s->edge_name && !r->skip_edge_names) || !s->edge_to)
     return oom(r);
   if (expect(r, '[', "'[' to open \"edges\"") < 0)
     return r->err;
@@ -922,7 +924,8 @@ static int read_edges(rd_t *r, const kinds_t *kt)
           return fail(r, at, "\"edges\" is longer than the sum of the "
                       "nodes' edge_count (%zu)", m);
         s->edge_kind[e] = kt->edge_kinds[vals[r->e_type]];
-        s->edge_name[e] = (uint32_t)vals[r->e_name];
+        if (s->edge_name)
+          s->edge_name[e] = (uint32_t)vals[r->e_name];
         s->edge_to[e] = (uint32_t)(vals[r->e_to] / (uint64_t)r->nf);
         e++;
       }
@@ -991,7 +994,7 @@ static int validate(rd_t *r)
     if (s->node_name[i] >= s->string_count)
       return fail(r, r->nodes_at, "node %u: name index %u out of range (%u "
                   "strings)", i, s->node_name[i], s->string_count);
-  for (uint32_t e = 0; e < s->edge_count; e++) {
+  for (uint32_t e = 0; s->edge_name && e < s->edge_count; e++) {
     uint8_t k = s->edge_kind[e];
     if (k != HS_EDGE_ELEMENT && k != HS_EDGE_HIDDEN &&
         s->edge_name[e] >= s->string_count)
@@ -1109,6 +1112,7 @@ int hs_snapshot_read(const char *path, const hs_read_options_t *opts,
   if (opts) {
     r.progress = opts->progress;
     r.label = opts->label;
+    r.skip_edge_names = opts->skip_edge_names;
   }
   int rc = run(&r, out);
   close(r.fd);

@@ -24,44 +24,58 @@ static int add_retained(const hs_snapshot_t *s, const int32_t *row_of,
   uint32_t n = s->node_count;
   uint32_t *cfirst = calloc((size_t)n + 2, 4);
   uint32_t *kids = malloc((size_t)n * 4 + 4);
-  uint32_t *stack = malloc((size_t)n * 8 + 8);
   uint32_t *onpath = calloc((size_t)c->count + 1, 4);
-  if (!cfirst || !kids || !stack || !onpath) {
-    free(cfirst);
-    free(kids);
-    free(stack);
-    free(onpath);
-    return -1;
-  }
+  size_t cap = 4096, top = 0;
+  uint32_t *stack = malloc(cap * 2 * 4); /* (node, next child) pairs */
+  if (!cfirst || !kids || !stack || !onpath)
+    goto fail;
   for (uint32_t i = 1; i < n; i++)
     cfirst[s->idom[i] + 2]++;
   for (uint32_t i = 0; i < n; i++)
     cfirst[i + 2] += cfirst[i + 1];
   for (uint32_t i = 1; i < n; i++)
     kids[cfirst[s->idom[i] + 1]++] = i;
-  /* Now kids of v are [cfirst[v], cfirst[v + 1]).  The stack holds nodes;
-   * the high bit marks "leave". */
-  uint32_t top = 0;
-  stack[top++] = 0;
+  /* Now the children of v are kids[cfirst[v] .. cfirst[v + 1]).  The
+   * stack holds the current dominator-tree path only. */
+  stack[0] = 0;
+  stack[1] = cfirst[0];
+  top = 1;
+  onpath[row_of[0]]++;
   while (top) {
-    uint32_t v = stack[--top];
-    if (v & 0x80000000u) {
-      onpath[row_of[v & 0x7FFFFFFFu]]--;
+    uint32_t *fr = &stack[(top - 1) * 2];
+    uint32_t v = fr[0];
+    if (fr[1] == cfirst[v + 1]) {
+      onpath[row_of[v]]--;
+      top--;
       continue;
     }
-    int32_t r = row_of[v];
-    if (v != 0 && onpath[r] == 0)
-      c->rows[r].retained += s->retained[v];
+    uint32_t w = kids[fr[1]++];
+    int32_t r = row_of[w];
+    if (onpath[r] == 0)
+      c->rows[r].retained += s->retained[w];
     onpath[r]++;
-    stack[top++] = v | 0x80000000u;
-    for (uint32_t i = cfirst[v]; i < cfirst[v + 1]; i++)
-      stack[top++] = kids[i];
+    if (top == cap) {
+      uint32_t *ns = realloc(stack, cap * 4 * 4);
+      if (!ns)
+        goto fail;
+      stack = ns;
+      cap *= 2;
+    }
+    stack[top * 2] = w;
+    stack[top * 2 + 1] = cfirst[w];
+    top++;
   }
   free(cfirst);
   free(kids);
   free(stack);
   free(onpath);
   return 0;
+fail:
+  free(cfirst);
+  free(kids);
+  free(stack);
+  free(onpath);
+  return -1;
 }
 
 static int cmp_rows(const void *a, const void *b)
