@@ -165,10 +165,12 @@ static inline void gc_write(gc_heap_t *h, void *obj, void *slot, void *val) {
  * must close in LIFO order (a mismatch is a fatal error).  Cost: a few
  * stores, like V8's HandleScope. */
 typedef struct gc_scope_s {
-  /* private */
+  /* private; top and limit are kept apart on purpose: adjacent, the
+   * compiler copies them with one 16-byte load, which stalls on the two
+   * 8-byte stores that just wrote them (no store-to-load forwarding). */
   void **top;
-  void **limit;
   struct gc_scope_s *prev;
+  void **limit;
 } gc_scope_t;
 
 static inline void gc_scope_open(gc_heap_t *h, gc_scope_t *s) {
