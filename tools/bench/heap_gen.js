@@ -51,7 +51,7 @@ function series(dir, count, n) {
   globalThis.data = background(n);
   const s = {
     userCache: new Map(), retryQueue: [], active: new Map(), lru: new Map(),
-    pending: [], conns: {}, next: 0,
+    pending: [], conns: {}, next: 0, conn: 0,
   };
   globalThis.server = s;
   const tick = () => {
@@ -67,8 +67,9 @@ function series(dir, count, n) {
     const depth = Math.floor(rand() * 200);
     while (s.pending.length < depth) s.pending.push({ job: s.next++ });
     while (s.pending.length > depth) s.pending.shift();
-    s.conns['c' + id] = { id };
-    delete s.conns['c' + (id - 50)];
+    const c = s.conn++;
+    s.conns['c' + c] = { id };
+    delete s.conns['c' + (c - 50)];
   };
   for (let t = 0; t < 2000; t++) tick();
   for (let k = 1; k <= count; k++) {
