@@ -94,6 +94,18 @@ typedef struct scav_s {
   gc__vec_t work; /* promoted objects still to scan */
 } scav_t;
 
+/* Copies an object; most are a few words, where a call to memcpy costs
+ * more than the copy. */
+static inline void copy_words(uintptr_t *dst, const uintptr_t *src,
+                              size_t total) {
+  if (total <= 64) {
+    for (size_t i = 0; i < total / sizeof(uintptr_t); i++)
+      dst[i] = src[i];
+  } else {
+    memcpy(dst, src, total);
+  }
+}
+
 static inline bool in_from(const scav_t *s, const void *p) {
   return (uintptr_t)p - s->from_lo < s->from_size;
 }
@@ -117,7 +129,7 @@ static inline void evacuate(scav_t *s, void **slot) {
    * to-space always has room, since everything copied came from a
    * semispace of the same size. */
   if (age >= s->max_age && (dst = gc__old_alloc(s->h, total)) != NULL) {
-    memcpy(dst, (uintptr_t *)o - 1, total);
+    copy_words(dst, (uintptr_t *)o - 1, total);
     dst[0] = (uintptr_t)t;
     s->promoted += total;
     if (t->trace != NULL)
@@ -125,7 +137,7 @@ static inline void evacuate(scav_t *s, void **slot) {
   } else {
     dst = (uintptr_t *)s->to_top;
     s->to_top += total;
-    memcpy(dst, (uintptr_t *)o - 1, total);
+    copy_words(dst, (uintptr_t *)o - 1, total);
     if (age < X__MAX_AGE)
       age++;
     dst[0] = (uintptr_t)t | ((uintptr_t)age << X__AGE_SHIFT);
@@ -232,19 +244,24 @@ static void finalize_young(scav_t *s) {
 }
 
 static void resize(gc_heap_t *h, size_t used, size_t survived) {
-  h->survived_since_resize += survived;
-  if (h->semi_cap < h->semi_max && h->survived_since_resize > h->semi_cap) {
+  if (used == 0)
+    return;
+  if (survived * 8 > used) {
+    /* High survival (a structure being built): growing would only make the
+     * pauses longer, since what survives is copied; fast promotion (below)
+     * handles it.  Nor does it count toward growth. */
+    h->survived_since_resize = 0;
+    h->low_survival_streak = 0;
+  } else if (h->semi_cap < h->semi_max &&
+             (h->survived_since_resize += survived) > h->semi_cap) {
+    /* V8's rule: more survived since the last resize than a semispace
+     * holds -- objects that would die given a little more time. */
     h->semi_cap *= 2;
     if (h->semi_cap > h->semi_max)
       h->semi_cap = h->semi_max;
     h->survived_since_resize = 0;
     h->low_survival_streak = 0;
-  } else if (used > 0 && survived * 8 > used) {
-    /* High survival: growing would only make the pauses longer (what
-     * survives is copied); fast promotion below handles it. */
-    h->survived_since_resize = 0;
-    h->low_survival_streak = 0;
-  } else if (used > 0 && survived * 64 < used) {
+  } else if (survived * 64 < used) {
     if (++h->low_survival_streak >= 8 && h->semi_cap > h->semi_min) {
       size_t old = h->semi_cap;
       h->semi_cap /= 2;
