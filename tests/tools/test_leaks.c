@@ -158,7 +158,21 @@ static void test_leaks_linked_queue(void **state)
 static void test_leaks_listeners(void **state)
 {
   (void)state;
-  expect_one("listeners", HS_LEAK_LISTENERS, "config", "Array");
+  /* `config` leaks from the start.  `reload` had a single listener (no
+   * array) in the first snapshot; its array exists from the second one,
+   * so it can be judged only with four snapshots or more. */
+  result_t r;
+  analyze("listeners", &r);
+  assert_int_equal(r.n, nsnap >= 4 ? 2 : 1);
+  check_finding(&r.l[0], HS_LEAK_LISTENERS, "config", "Array");
+  if (nsnap >= 4) {
+    assert_string_equal(r.l[1].name, "reload");
+    assert_int_equal(r.l[1].kind, HS_LEAK_LISTENERS);
+    assert_int_equal(r.l[1].entries[0], 0);
+    assert_non_null(strstr(r.l[1].path, "reloads (EventEmitter) -> "
+                           "_events (Object) -> reload (Array)"));
+  }
+  release(&r);
 }
 
 static void test_leaks_lru_not_flagged(void **state)

@@ -6,7 +6,8 @@
  * id (V8 ids are stable for live objects) and measured there the same
  * way.  A candidate is flagged only when all of these hold:
  *
- *  1. it exists in every snapshot (same id);
+ *  1. it exists in every snapshot (same id), or in at least three and
+ *     all snapshots after its first appearance (absent means empty);
  *  2. its entry count grows strictly in every interval;
  *  3. its retained size grows strictly in every interval, by at least
  *     min_growth_bytes in total;
@@ -295,14 +296,25 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
   for (int c = 0; c < nc; c++) {
     hs_container_t *k = &cands[c];
     uint32_t id = last->node_id[k->node];
-    int ok = 1;
+    /* Measure in every snapshot.  A container may be missing from the
+     * leading snapshots (created later: an EventEmitter's listener array
+     * appears with the second listener) if it is present in at least three;
+     * there it counts as empty. */
+    int ok = 1, first = -1;
     for (int j = 0; j < n && ok; j++) {
       hs_snapshot_t *s = snaps[j];
       nodes[j] = j == n - 1 ? k->node : hs_find_id(s, id);
       if (nodes[j] == UINT32_MAX) {
-        ok = 0;
-        break;
+        if (first >= 0) {
+          ok = 0;
+          break;
+        }
+        ent[j] = 0;
+        ret[j] = 0;
+        continue;
       }
+      if (first < 0)
+        first = j;
       ent[j] = j == n - 1 ? k->entries
                           : hs_container_entries(s, nodes[j],
                                                  (hs_cont_kind_t)k->kind);
@@ -310,12 +322,13 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
       if (j > 0 && (ent[j] <= ent[j - 1] || ret[j] <= ret[j - 1]))
         ok = 0;
     }
-    if (!ok || ret[n - 1] - ret[0] < o->min_growth_bytes)
+    if (!ok || first < 0 || n - first < 3 ||
+        ret[n - 1] - ret[first] < o->min_growth_bytes)
       continue;
     double retention = -1.0;
     if (k->kind == HS_CONT_MAP || k->kind == HS_CONT_DICT) {
       retention = 1.0;
-      for (int j = 0; j + 1 < n; j++) {
+      for (int j = first; j + 1 < n; j++) {
         double r = kept_share(snaps[j], nodes[j], snaps[j + 1], nodes[j + 1],
                               k->kind);
         if (r < retention)
