@@ -280,9 +280,9 @@ static void resize(gc_heap_t *h, size_t used, size_t survived) {
   } else {
     h->low_survival_streak = 0;
   }
-  /* Fast promotion: if nearly all survived, copy the next survivors once,
-   * straight into old space. */
-  h->fast_promotion = survived * 10 > used * 8;
+  /* Fast promotion: if nearly all of a well-filled new space survived,
+   * copy the next survivors once, straight into old space. */
+  h->fast_promotion = survived * 10 > used * 8 && survived >= h->semi_cap / 4;
 }
 
 void gc__scavenge(gc_heap_t *h, bool promote_all) {
