@@ -11,13 +11,14 @@
  *    key and its value count once.  Primitive (Smi) keys and values have
  *    no edge; an entry whose key and value are both Smis is not seen.  A
  *    table whose edges are not numbered slots (tenure's writer) counts one
- *    entry per edge.
+ *    entry per edge other than V8's "map" link.
  *  - Arrays ("Array" objects): element edges of the array; else the edges
  *    of its internal "elements" store; else, for a store of unboxed
  *    numbers, its capacity estimated from its size.
  *  - Objects used as dictionaries: property and element edges, except
- *    __proto__ and constructor.  Dictionary-mode objects list their
- *    properties this way too (their "properties" store is internal).
+ *    __proto__ and constructor; or, if more, the entry slots of the
+ *    internal "properties" dictionary (whose numbered edges reach the keys
+ *    even when the values are Smis).
  *  - Linked lists: a holder object with an edge to a head node H, where H
  *    has a property edge (e.g. "next") to another node of H's class; the
  *    entry count is the length of the chain along that edge name.  The
@@ -145,6 +146,34 @@ static uint32_t array_entries(const hs_snapshot_t *s, uint32_t n)
   return self > 16 ? (self - 16) / 8 : 0;
 }
 
+/* Distinct entry slots among the numbered edges of a hash-table store
+ * (V8 NameDictionary: key, value, details; stride 3). */
+static uint32_t store_slots(const hs_snapshot_t *s, uint32_t store,
+                            int64_t stride)
+{
+  int64_t lo = INT64_MAX;
+  for (uint32_t e = s->first_edge[store]; e < s->first_edge[store + 1]; e++) {
+    int64_t v = s->edge_kind[e] == HS_EDGE_WEAK ? -1 : numeric_name(s, e);
+    if (v >= 0 && v < lo)
+      lo = v;
+  }
+  if (lo == INT64_MAX)
+    return 0;
+  uint32_t count = 0;
+  int64_t last = -1;
+  for (uint32_t e = s->first_edge[store]; e < s->first_edge[store + 1]; e++) {
+    int64_t v = s->edge_kind[e] == HS_EDGE_WEAK ? -1 : numeric_name(s, e);
+    if (v < 0)
+      continue;
+    int64_t slot = (v - lo) / stride;
+    if (slot != last) {
+      count++;
+      last = slot;
+    }
+  }
+  return count;
+}
+
 static uint32_t dict_entries(const hs_snapshot_t *s, uint32_t n)
 {
   uint32_t count = 0;
@@ -157,6 +186,14 @@ static uint32_t dict_entries(const hs_snapshot_t *s, uint32_t n)
       if (strcmp(nm, "__proto__") && strcmp(nm, "constructor"))
         count++;
     }
+  }
+  /* A dictionary-mode object whose values are Smis has no property edges
+   * for them, but its "properties" dictionary still holds the keys. */
+  uint32_t store = find_internal(s, n, "properties");
+  if (store != UINT32_MAX && s->node_kind[store] == HS_NODE_ARRAY) {
+    uint32_t slots = store_slots(s, store, 3);
+    if (slots > count)
+      count = slots;
   }
   return count;
 }

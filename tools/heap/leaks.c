@@ -9,8 +9,11 @@
  *  1. it exists in every snapshot (same id), or in at least three and
  *     all snapshots after its first appearance (absent means empty);
  *  2. its entry count grows strictly in every interval;
- *  3. its retained size grows strictly in every interval, by at least
- *     min_growth_bytes in total;
+ *  3. its retained size never shrinks and grows by at least
+ *     min_growth_bytes in total.  (Not strictly in every interval: a
+ *     dictionary of interned keys and Smi values retains only its backing
+ *     store, which grows by doubling, so it can stay flat for an interval
+ *     while entries are added.);
  *  4. keyed collections (Map, Set, dictionary objects) keep at least
  *     min_retention of the entries (child object ids) they held in the
  *     previous snapshot: a cache that leaks keeps what it had, while a
@@ -94,7 +97,9 @@ static int cmp_u32(const void *a, const void *b)
   return x < y ? -1 : x > y;
 }
 
-/* Sorted ids of the entry objects of container n; count in *cnt. */
+/* Sorted ids of the entry objects of container n; count in *cnt.  For
+ * dictionaries, the targets of its property edges and of its "properties"
+ * store (keys included), so Smi-valued dictionaries are measured too. */
 static uint32_t *entry_ids(const hs_snapshot_t *s, uint32_t n, uint8_t kind,
                            uint32_t *cnt)
 {
@@ -102,15 +107,35 @@ static uint32_t *entry_ids(const hs_snapshot_t *s, uint32_t n, uint8_t kind,
   uint32_t st = entry_store(s, n, kind);
   if (st == UINT32_MAX)
     return NULL;
+  uint32_t props = UINT32_MAX;
+  if (kind == HS_CONT_DICT) {
+    for (uint32_t e = s->first_edge[n]; e < s->first_edge[n + 1]; e++)
+      if (s->edge_kind[e] == HS_EDGE_INTERNAL &&
+          !strcmp(hs_str(s, s->edge_name[e]), "properties") &&
+          s->node_kind[s->edge_to[e]] == HS_NODE_ARRAY)
+        props = s->edge_to[e];
+  }
   uint32_t k = 0, cap = s->first_edge[st + 1] - s->first_edge[st];
+  if (props != UINT32_MAX)
+    cap += s->first_edge[props + 1] - s->first_edge[props];
   uint32_t *ids = malloc((size_t)cap * 4 + 4);
   if (!ids)
     return NULL;
   for (uint32_t e = s->first_edge[st]; e < s->first_edge[st + 1]; e++)
     if (entry_edge(s, e, kind))
       ids[k++] = s->node_id[s->edge_to[e]];
+  if (props != UINT32_MAX)
+    for (uint32_t e = s->first_edge[props]; e < s->first_edge[props + 1]; e++)
+      if (s->edge_kind[e] != HS_EDGE_WEAK &&
+          strcmp(hs_str(s, s->edge_name[e]), "map"))
+        ids[k++] = s->node_id[s->edge_to[e]];
   qsort(ids, k, 4, cmp_u32);
-  *cnt = k;
+  /* Values reached both directly and through the store count once. */
+  uint32_t w = 0;
+  for (uint32_t i = 0; i < k; i++)
+    if (w == 0 || ids[w - 1] != ids[i])
+      ids[w++] = ids[i];
+  *cnt = w;
   return ids;
 }
 
@@ -319,7 +344,7 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
                           : hs_container_entries(s, nodes[j],
                                                  (hs_cont_kind_t)k->kind);
       ret[j] = measure(s, nodes[j], k->kind);
-      if (j > 0 && (ent[j] <= ent[j - 1] || ret[j] <= ret[j - 1]))
+      if (j > 0 && (ent[j] <= ent[j - 1] || ret[j] < ret[j - 1]))
         ok = 0;
     }
     if (!ok || first < 0 || n - first < 3 ||
