@@ -212,6 +212,12 @@ struct gc_heap_s {
   size_t marked_bytes;  /* bytes marked by the last mark */
   gc__vec_t weak_slots; /* pairs: holder, slot */
 
+  /* Object ids for snapshots (objid.c). */
+  void *ids;
+  size_t ids_cap;
+  size_t ids_len;
+  uint64_t next_id;
+
   /* Statistics. */
   uint64_t epoch;
   uint64_t scavenges;
@@ -300,6 +306,11 @@ void gc__trace_line(gc_heap_t *h, const char *kind, double t_ms,
                     const char *reason);
 size_t gc__used_bytes(const gc_heap_t *h);
 size_t gc__committed_bytes(const gc_heap_t *h);
+
+/* --- objid.c ----------------------------------------------------------- */
+void gc__ids_after_scavenge(gc_heap_t *h, uintptr_t lo, size_t size);
+void gc__ids_after_mark(gc_heap_t *h);
+void gc__ids_destroy(gc_heap_t *h);
 
 /* --- verify.c ----------------------------------------------------------- */
 void gc__verify_or_die(gc_heap_t *h, const char *after);

@@ -146,6 +146,7 @@ void gc_heap_destroy(gc_heap_t *h) {
   gc__old_destroy(h);
   gc__nursery_destroy(h);
   gc__handles_destroy(h);
+  gc__ids_destroy(h);
   gc__vec_free(h, &h->remset);
   gc__vec_free(h, &h->finalizable);
   gc__vec_free(h, &h->mark_stack);

@@ -96,6 +96,7 @@ void gc__mark(gc_heap_t *h) {
   gc__nursery_walk(h, trace_young, &m);
   clear_weak_slots(h);
   filter_remset(h);
+  gc__ids_after_mark(h);
   gc__weak_handles_update(h, false);
   /* The stack can be large after marking a wide graph; give it back. */
   if (st->cap > 65536)

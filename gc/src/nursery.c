@@ -318,6 +318,7 @@ void gc__scavenge(gc_heap_t *h, bool promote_all) {
 
   update_weak_slots(&s);
   gc__weak_handles_update(h, true);
+  gc__ids_after_scavenge(h, s.from_lo, s.from_size);
   finalize_young(&s);
 
   /* Flip. */

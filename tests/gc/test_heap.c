@@ -248,6 +248,37 @@ static void test_heap_stale_pointer_is_reported(void **state) {
   assert_true(!WIFEXITED(status) || WEXITSTATUS(status) != 0);
 }
 
+static void test_heap_object_ids_stable_across_moves(void **state) {
+  (void)state;
+  gc_heap_t *h = test_heap();
+  test_register_zoo(h);
+  gc_scope_t s;
+  gc_scope_open(h, &s);
+  enum { N = 500 };
+  vec_t **keep = (vec_t **)gc_handle(h, test_vec(h, N));
+  uint64_t ids[N];
+  for (int i = 0; i < N; i++) {
+    pair_t *p = test_pair(h, NULL, NULL, i);
+    gc_write(h, *keep, &(*keep)->items[i], p);
+    ids[i] = gc_object_id(h, p);
+    assert_true(ids[i] & 1);
+    assert_int_equal(gc_object_id(h, p), ids[i]);
+  }
+  uint64_t dead = gc_object_id(h, test_pair(h, NULL, NULL, -1));
+  for (int round = 0; round < 4; round++) {
+    gc_collect(h, round % 2 ? GC_COLLECT_FULL : GC_COLLECT_MINOR);
+    for (int i = 0; i < N; i++)
+      assert_int_equal(gc_object_id(h, (*keep)->items[i]), ids[i]);
+  }
+  /* A new object never gets an old object's id. */
+  uint64_t fresh = gc_object_id(h, test_pair(h, NULL, NULL, 0));
+  assert_true(fresh > dead);
+  for (int i = 0; i < N; i++)
+    assert_true(fresh != ids[i]);
+  gc_scope_close(h, &s);
+  gc_heap_destroy(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_heap_large_objects),
@@ -258,6 +289,7 @@ int main(void) {
       cmocka_unit_test(test_heap_embedder_roots),
       cmocka_unit_test(test_heap_verifier_catches_missing_barrier),
       cmocka_unit_test(test_heap_stale_pointer_is_reported),
+      cmocka_unit_test(test_heap_object_ids_stable_across_moves),
   };
   return cmocka_run_group_tests_name("gc.heap", tests, NULL, NULL);
 }

@@ -264,6 +264,12 @@ GC_EXTERN void gc_walk_objects(gc_heap_t *h, gc_object_fn fn, void *data);
  * "(Weak handles)" (kind GC_EDGE_WEAK) or the root's label. */
 GC_EXTERN void gc_walk_roots(gc_heap_t *h, gc_visitor_t *v);
 
+/* A stable id for OBJ (odd, increasing in order of first request), the same
+ * across GCs while the object lives, also after it moves: heap snapshots use
+ * it so a series of snapshots can be compared.  0 for NULL/immediates or
+ * when out of memory.  Not a GC point. */
+GC_EXTERN uint64_t gc_object_id(gc_heap_t *h, const void *obj);
+
 /* Checks the whole heap now; returns 0, or -EPROTO after printing each
  * problem to stderr.  --verify-heap runs it after every GC (and aborts on a
  * failure). */
