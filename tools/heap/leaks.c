@@ -91,81 +91,180 @@ static int entry_edge(const hs_snapshot_t *s, uint32_t e, uint8_t kind)
   return strcmp(nm, "__proto__") && strcmp(nm, "constructor");
 }
 
-static int cmp_u32(const void *a, const void *b)
+/* --- Retention: does a collection keep its entries? --- */
+
+typedef struct {
+  uint32_t group;  /* entry number within the container */
+  uint64_t key;    /* identity of one member (key or value) */
+} ekey_t;
+
+static uint64_t fnv64(const char *p)
 {
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  uint64_t h = 1469598103934665603ull;
+  while (*p)
+    h = (h ^ (unsigned char)*p++) * 1099511628211ull;
+  return h;
+}
+
+/* Identity of an entry member across snapshots: strings by content (odd
+ * keys), so a key rebuilt with the same text is the same key; everything
+ * else by node id (even keys). */
+static uint64_t member_key(const hs_snapshot_t *s, uint32_t t)
+{
+  uint8_t k = s->node_kind[t];
+  if (k == HS_NODE_STRING || k == HS_NODE_CONCAT_STRING ||
+      k == HS_NODE_SLICED_STRING)
+    return fnv64(hs_node_name(s, t)) | 1;
+  return (uint64_t)s->node_id[t] << 1;
+}
+
+typedef struct {
+  ekey_t *v;
+  uint32_t n, cap, groups;
+  int err;
+} ekeys_t;
+
+static void ek_add(ekeys_t *k, uint32_t group, uint64_t key)
+{
+  if (k->err)
+    return;
+  if (k->n == k->cap) {
+    uint32_t nc = k->cap ? k->cap * 2 : 64;
+    ekey_t *nv = realloc(k->v, sizeof *nv * nc);
+    if (!nv) {
+      k->err = -ENOMEM;
+      return;
+    }
+    k->v = nv;
+    k->cap = nc;
+  }
+  k->v[k->n].group = group;
+  k->v[k->n].key = key;
+  k->n++;
+}
+
+static int64_t edge_number(const hs_snapshot_t *s, uint32_t e)
+{
+  uint8_t k = s->edge_kind[e];
+  if (k == HS_EDGE_ELEMENT || k == HS_EDGE_HIDDEN)
+    return s->edge_name[e];
+  const char *p = hs_str(s, s->edge_name[e]);
+  int64_t v = 0;
+  if (!*p)
+    return -1;
+  for (; *p; p++) {
+    if (*p < '0' || *p > '9' || v > (INT64_C(1) << 40))
+      return -1;
+    v = v * 10 + (*p - '0');
+  }
+  return v;
+}
+
+/* Adds the entries of a hash-table store: numbered edges grouped into
+ * entries of `stride` slots; other edges (but "map") one entry each. */
+static void ek_store(ekeys_t *k, const hs_snapshot_t *s, uint32_t st,
+                     int64_t stride)
+{
+  int64_t lo = INT64_MAX;
+  for (uint32_t e = s->first_edge[st]; e < s->first_edge[st + 1]; e++) {
+    int64_t v = s->edge_kind[e] == HS_EDGE_WEAK ? -1 : edge_number(s, e);
+    if (v >= 0 && v < lo)
+      lo = v;
+  }
+  int64_t last = -1;
+  for (uint32_t e = s->first_edge[st]; e < s->first_edge[st + 1]; e++) {
+    if (s->edge_kind[e] == HS_EDGE_WEAK)
+      continue;
+    int64_t v = edge_number(s, e);
+    if (v < 0) {
+      if (!strcmp(hs_str(s, s->edge_name[e]), "map"))
+        continue;
+      ek_add(k, k->groups++, member_key(s, s->edge_to[e]));
+      last = -1;
+      continue;
+    }
+    int64_t slot = (v - lo) / stride;
+    if (slot != last) {
+      k->groups++;
+      last = slot;
+    }
+    ek_add(k, k->groups - 1, member_key(s, s->edge_to[e]));
+  }
+}
+
+/* The entries of a keyed container as (entry, member identity) pairs.
+ * Maps and Sets: the slots of their table.  Dictionaries: property names
+ * (by text), element indexes, and the slots of the "properties"
+ * dictionary. */
+static int entry_keys(const hs_snapshot_t *s, uint32_t n, uint8_t kind,
+                      ekeys_t *k)
+{
+  memset(k, 0, sizeof *k);
+  for (uint32_t e = s->first_edge[n]; e < s->first_edge[n + 1]; e++) {
+    uint8_t ek = s->edge_kind[e];
+    uint32_t t = s->edge_to[e];
+    if (kind == HS_CONT_MAP) {
+      if (ek == HS_EDGE_INTERNAL &&
+          !strcmp(hs_str(s, s->edge_name[e]), "table")) {
+        const char *nm = hs_node_name(s, n);
+        int64_t stride = strstr(nm, "Map") && strcmp(nm, "WeakMap") ? 3 : 2;
+        ek_store(k, s, t, stride);
+      }
+      continue;
+    }
+    if (ek == HS_EDGE_ELEMENT) {
+      char buf[24];
+      snprintf(buf, sizeof buf, "[%u]", s->edge_name[e]);
+      ek_add(k, k->groups++, fnv64(buf) | 1);
+    } else if (ek == HS_EDGE_PROPERTY) {
+      const char *nm = hs_str(s, s->edge_name[e]);
+      if (strcmp(nm, "__proto__") && strcmp(nm, "constructor"))
+        ek_add(k, k->groups++, fnv64(nm) | 1);
+    } else if (ek == HS_EDGE_INTERNAL && s->node_kind[t] == HS_NODE_ARRAY &&
+               !strcmp(hs_str(s, s->edge_name[e]), "properties")) {
+      ek_store(k, s, t, 3);
+    }
+  }
+  return k->err;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
   return x < y ? -1 : x > y;
 }
 
-/* Sorted ids of the entry objects of container n; count in *cnt.  For
- * dictionaries, the targets of its property edges and of its "properties"
- * store (keys included), so Smi-valued dictionaries are measured too. */
-static uint32_t *entry_ids(const hs_snapshot_t *s, uint32_t n, uint8_t kind,
-                           uint32_t *cnt)
-{
-  *cnt = 0;
-  uint32_t st = entry_store(s, n, kind);
-  if (st == UINT32_MAX)
-    return NULL;
-  uint32_t props = UINT32_MAX;
-  if (kind == HS_CONT_DICT) {
-    for (uint32_t e = s->first_edge[n]; e < s->first_edge[n + 1]; e++)
-      if (s->edge_kind[e] == HS_EDGE_INTERNAL &&
-          !strcmp(hs_str(s, s->edge_name[e]), "properties") &&
-          s->node_kind[s->edge_to[e]] == HS_NODE_ARRAY)
-        props = s->edge_to[e];
-  }
-  uint32_t k = 0, cap = s->first_edge[st + 1] - s->first_edge[st];
-  if (props != UINT32_MAX)
-    cap += s->first_edge[props + 1] - s->first_edge[props];
-  uint32_t *ids = malloc((size_t)cap * 4 + 4);
-  if (!ids)
-    return NULL;
-  for (uint32_t e = s->first_edge[st]; e < s->first_edge[st + 1]; e++)
-    if (entry_edge(s, e, kind))
-      ids[k++] = s->node_id[s->edge_to[e]];
-  if (props != UINT32_MAX)
-    for (uint32_t e = s->first_edge[props]; e < s->first_edge[props + 1]; e++)
-      if (s->edge_kind[e] != HS_EDGE_WEAK &&
-          strcmp(hs_str(s, s->edge_name[e]), "map"))
-        ids[k++] = s->node_id[s->edge_to[e]];
-  qsort(ids, k, 4, cmp_u32);
-  /* Values reached both directly and through the store count once. */
-  uint32_t w = 0;
-  for (uint32_t i = 0; i < k; i++)
-    if (w == 0 || ids[w - 1] != ids[i])
-      ids[w++] = ids[i];
-  *cnt = w;
-  return ids;
-}
-
-/* Share of a's entries still held by b (1 when a had none). */
+/* Share of a's entries that b still holds: an entry is kept when any of
+ * its members (its key, or its value) is in b.  1 when a had none. */
 static double kept_share(const hs_snapshot_t *sa, uint32_t na,
                          const hs_snapshot_t *sb, uint32_t nb, uint8_t kind)
 {
-  uint32_t ca, cb;
-  uint32_t *a = entry_ids(sa, na, kind, &ca);
-  uint32_t *b = entry_ids(sb, nb, kind, &cb);
+  ekeys_t a, b;
   double r = 1.0;
-  if (a && b && ca > 0) {
-    uint32_t i = 0, j = 0, both = 0;
-    while (i < ca && j < cb) {
-      if (a[i] < b[j])
-        i++;
-      else if (a[i] > b[j])
-        j++;
-      else {
-        both++;
-        i++;
-        j++;
-      }
-    }
-    r = (double)both / ca;
-  } else if (ca > 0) {
-    r = 0.0;
+  entry_keys(sa, na, kind, &a);
+  entry_keys(sb, nb, kind, &b);
+  uint64_t *set = malloc(sizeof(uint64_t) * ((size_t)b.n + 1));
+  if (a.err || b.err || !set)
+    goto done;
+  for (uint32_t i = 0; i < b.n; i++)
+    set[i] = b.v[i].key;
+  qsort(set, b.n, sizeof *set, cmp_u64);
+  uint32_t kept = 0, groups = 0;
+  for (uint32_t i = 0; i < a.n;) {
+    uint32_t g = a.v[i].group;
+    int hit = 0;
+    for (; i < a.n && a.v[i].group == g; i++)
+      if (!hit && bsearch(&a.v[i].key, set, b.n, sizeof *set, cmp_u64))
+        hit = 1;
+    groups++;
+    kept += (uint32_t)hit;
   }
-  free(a);
-  free(b);
+  if (groups)
+    r = (double)kept / groups;
+done:
+  free(set);
+  free(a.v);
+  free(b.v);
   return r;
 }
 
