@@ -53,6 +53,8 @@
                              __FILE__, __LINE__))
 #endif
 
+typedef struct gc__prep_s gc__prep_t; /* pageprep.c */
+
 /* --- Growable vectors (jemalloc-backed, counted in malloced_memory) --- */
 
 typedef struct gc__vec_s {
@@ -174,6 +176,7 @@ struct gc_heap_s {
   gc__page_t *pool;          /* empty pages kept for reuse */
   size_t pool_len;
   size_t pages_in_use;
+  gc__prep_t *prep;          /* pages prepared ahead (pageprep.c), or NULL */
   bool sweep_pending;        /* some pages are unswept */
   size_t old_used;           /* bytes in allocated cells (dead ones included
                               * until they are swept) */
@@ -204,6 +207,7 @@ struct gc_heap_s {
 
   /* Types. */
   const gc_type_t **types;
+  bool finalizers; /* some registered type has a finalizer */
   size_t ntypes;
   size_t types_cap;
 
@@ -272,6 +276,11 @@ void gc__old_walk(gc_heap_t *h, gc_object_fn fn, void *data);
 size_t gc__old_committed(const gc_heap_t *h);
 typedef void (*gc__page_fn)(gc__page_t *p, void *data);
 void gc__old_for_each_page(gc_heap_t *h, gc__page_fn fn, void *data);
+
+/* --- pageprep.c --------------------------------------------------------- */
+void gc__prep_request(gc_heap_t *h, size_t bytes);
+gc__page_t *gc__prep_take(gc_heap_t *h);
+void gc__prep_destroy(gc_heap_t *h);
 
 /* --- large.c ------------------------------------------------------------ */
 void *gc__large_alloc(gc_heap_t *h, const gc_type_t *t, size_t size);

@@ -52,6 +52,8 @@ int gc_type_register(gc_heap_t *h, const gc_type_t *t) {
     h->types_cap = ncap;
   }
   h->types[h->ntypes++] = t;
+  if (t->finalize != NULL)
+    h->finalizers = true;
   return 0;
 }
 
@@ -137,11 +139,14 @@ static void finalize_all(void *obj, const gc_type_t *t, size_t size,
 void gc_heap_destroy(gc_heap_t *h) {
   if (h == NULL)
     return;
-  /* Every object still here dies now: finalize each exactly once. */
-  gc__old_finish_sweep(h);
-  gc__nursery_walk(h, finalize_all, h);
-  gc__old_walk(h, finalize_all, h);
-  gc__large_walk(h, finalize_all, h);
+  /* Every object still here dies now: finalize each exactly once (a heap
+   * whose types have no finalizers skips the walk). */
+  if (h->finalizers) {
+    gc__old_finish_sweep(h);
+    gc__nursery_walk(h, finalize_all, h);
+    gc__old_walk(h, finalize_all, h);
+    gc__large_walk(h, finalize_all, h);
+  }
   gc__large_destroy(h);
   gc__old_destroy(h);
   gc__nursery_destroy(h);

@@ -283,6 +283,11 @@ static void resize(gc_heap_t *h, size_t used, size_t survived) {
   /* Fast promotion: if nearly all of a well-filled new space survived,
    * copy the next survivors once, straight into old space. */
   h->fast_promotion = survived * 10 > used * 8 && survived >= h->semi_cap / 4;
+  /* The next scavenge will promote about a semispace: have that much in
+   * fresh pages prepared off the mutator thread, beyond what the pool
+   * holds. */
+  if (h->fast_promotion && h->pool_len * GC__PAGE_SIZE < h->semi_cap)
+    gc__prep_request(h, h->semi_cap - h->pool_len * GC__PAGE_SIZE);
 }
 
 void gc__scavenge(gc_heap_t *h, bool promote_all) {

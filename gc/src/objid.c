@@ -5,7 +5,9 @@
  * moved object keeps its id under its new address, a dead one loses its
  * entry.  Heaps that never ask pay nothing (the table is empty).
  * Ids are odd and increase, as V8's heap-object ids do, so a series of
- * snapshots of one heap can be compared by id.
+ * snapshots of one heap can be compared by id.  They start at
+ * GC_SNAPSHOT_FIRST_OBJECT_ID: the ids below are the snapshot's synthetic
+ * nodes' (root, "(GC roots)", sub-roots; see gc_snapshot.h).
  *
  * INV(ids): every key of the table is the address of a live object.
  */
@@ -64,7 +66,7 @@ uint64_t gc_object_id(gc_heap_t *h, const void *obj) {
       !rebuild(h, h->ids_len + 1, h->ids, h->ids_cap))
     return 0;
   if (h->next_id == 0)
-    h->next_id = 1;
+    h->next_id = GC_SNAPSHOT_FIRST_OBJECT_ID;
   uint64_t id = h->next_id;
   h->next_id += 2;
   put(h->ids, h->ids_cap - 1, a, id);

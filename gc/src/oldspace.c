@@ -84,7 +84,7 @@ static gc__page_t *page_new(gc_heap_t *h, unsigned cls) {
     p = h->pool;
     h->pool = p->next;
     h->pool_len--;
-  } else {
+  } else if ((p = gc__prep_take(h)) == NULL) {
     p = gc__map(GC__PAGE_SIZE, GC__PAGE_SIZE);
     if (p == NULL)
       gc__fatal(h, "cannot map a %zu KB old-space page", GC__PAGE_SIZE / 1024);
@@ -309,6 +309,7 @@ void gc__old_destroy(gc_heap_t *h) {
     c->pages = c->unswept = c->cur = NULL;
     c->free = NULL;
   }
+  gc__prep_destroy(h);
   while (h->pool != NULL) {
     gc__page_t *n = h->pool->next;
     gc__unmap(h->pool, GC__PAGE_SIZE);

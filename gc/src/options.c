@@ -6,6 +6,7 @@
  * Parsing is all-or-nothing: on a bad value the options are unchanged.
  */
 #include <ctype.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +18,7 @@ void gc_options_init(gc_options_t *o) {
 }
 
 typedef enum { F_MB, F_KB_NEW, F_MB_SEMI, F_MB_MIN_SEMI, F_COUNT, F_AGE,
-               F_BOOL } kind_t;
+               F_BOOL, F_SIGNAL, F_DIR } kind_t;
 
 typedef struct flag_s {
   const char *name; /* with dashes, without the leading "--" */
@@ -35,7 +36,39 @@ static const flag_t flags[] = {
     {"trace-gc", F_BOOL, NULL},
     {"stress-gc", F_BOOL, NULL},
     {"verify-heap", F_BOOL, NULL},
+    {"heapsnapshot-signal", F_SIGNAL, NULL},
+    {"diagnostic-dir", F_DIR, NULL},
 };
+
+/* Signals --heapsnapshot-signal accepts by name (node takes any name; these
+ * are the ones a program can sensibly give up to snapshots). */
+static const struct {
+  const char *name;
+  int signo;
+} signals[] = {
+    {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2}, {"SIGHUP", SIGHUP},
+    {"SIGINT", SIGINT},   {"SIGQUIT", SIGQUIT}, {"SIGTERM", SIGTERM},
+    {"SIGALRM", SIGALRM}, {"SIGWINCH", SIGWINCH}, {"SIGPROF", SIGPROF},
+};
+
+/* "SIGUSR2", "USR2" or a signal number other than SIGKILL and SIGSTOP. */
+static int parse_signal(const char *v) {
+  if (v == NULL || *v == '\0')
+    return -EINVAL;
+  if (isdigit((unsigned char)*v)) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno != 0 || *end != '\0' || x <= 0 || x >= 65 || x == SIGKILL ||
+        x == SIGSTOP)
+      return -EINVAL;
+    return (int)x;
+  }
+  for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
+    if (strcmp(v, signals[i].name) == 0 || strcmp(v, signals[i].name + 3) == 0)
+      return signals[i].signo;
+  return -EINVAL;
+}
 
 /* Compares a user's flag name (dashes or underscores) with ours. */
 static bool name_is(const char *user, size_t n, const char *ours) {
@@ -135,6 +168,21 @@ static int apply(gc_options_t *o, const flag_t *f, bool negated, const char *v,
     if (parse_count(v, 1ULL << 31, &x) < 0 || x == 0)
       return bad(err, errlen, f->name, v, "expected a positive count");
     o->gc_interval = (unsigned)x;
+    return 0;
+  case F_SIGNAL: {
+    int signo = parse_signal(v);
+    if (signo < 0)
+      return bad(err, errlen, f->name, v,
+                 "expected a signal such as SIGUSR2, USR2 or 12");
+    o->heapsnapshot_signal = signo;
+    return 0;
+  }
+  case F_DIR:
+    if (v == NULL || *v == '\0')
+      return bad(err, errlen, f->name, v, "expected a directory");
+    if (strlen(v) >= sizeof o->diagnostic_dir)
+      return bad(err, errlen, f->name, v, "path too long");
+    memcpy(o->diagnostic_dir, v, strlen(v) + 1);
     return 0;
   }
   return -EINVAL;
@@ -283,5 +331,9 @@ const char *gc_options_help(void) {
          "  --trace-gc                 print one line per GC on stderr\n"
          "  --gc-interval=N            collect every N allocations\n"
          "  --stress-gc                collect at every allocation\n"
-         "  --verify-heap              verify the heap after every GC\n";
+         "  --verify-heap              verify the heap after every GC\n"
+         "  --heapsnapshot-signal=SIG  write a heap snapshot on signal SIG "
+         "(e.g. SIGUSR2)\n"
+         "  --diagnostic-dir=DIR       where signal heap snapshots go "
+         "(default: the current directory)\n";
 }

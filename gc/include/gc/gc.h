@@ -28,6 +28,7 @@
 #include "gc/gc_options.h"
 #include "gc/gc_stats.h"
 #include "gc/gc_type.h"
+#include "gc/gc_snapshot.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -13,6 +13,11 @@
  *   --gc-interval=N            collect every N allocations
  *   --stress-gc                collect at every allocation that can collect
  *   --verify-heap              check the heap after every GC
+ *   --heapsnapshot-signal=SIG  write a heap snapshot when SIG arrives
+ *                              (SIGUSR2, USR2 or a number; see
+ *                              gc_snapshot.h)
+ *   --diagnostic-dir=DIR       where signal snapshots go (default: the
+ *                              current directory)
  *
  * Dashes and underscores are interchangeable after the leading "--", and
  * "--flag value" works as well as "--flag=value", as in V8.
@@ -38,6 +43,9 @@ typedef struct gc_heap_s gc_heap_t;
 typedef size_t (*gc_near_heap_limit_fn)(void *data, size_t current_limit,
                                         size_t initial_limit);
 
+/* The longest --diagnostic-dir, NUL included. */
+#define GC_DIAGNOSTIC_DIR_MAX 1024
+
 typedef struct gc_options_s {
   size_t max_old_space_size;  /* bytes; 0 = default (4096 MB) */
   size_t max_semi_space_size; /* bytes; 0 = derived from the old limit,
@@ -56,6 +64,8 @@ typedef struct gc_options_s {
   gc_near_heap_limit_fn near_heap_limit;
   void *near_heap_limit_data;
   FILE *trace_file; /* --trace-gc output; NULL = stderr */
+  int heapsnapshot_signal; /* signal number; 0 = off */
+  char diagnostic_dir[GC_DIAGNOSTIC_DIR_MAX]; /* "" = current directory */
 } gc_options_t;
 
 /* The exit status of a process stopped by the heap limit (node: 134). */
