@@ -10,7 +10,10 @@
  *
  * INV(bfs): dist[root] == 0 and for every reached n != root,
  * dist[n] == dist[prev_node[n]] + 1 and prev_edge[n] is an essential edge
- * from prev_node[n] to n.
+ * from prev_node[n] to n.  The stack and handle-scope root lists are
+ * expanded after everything else is reached, so paths are shortest among
+ * those through long-lived roots, and go through the stack only when they
+ * must.
  */
 #include "heapsnap.h"
 
@@ -36,20 +39,36 @@ int hs_bfs(const hs_snapshot_t *s, hs_bfs_t *b)
     b->prev_node[i] = UINT32_MAX;
     b->dist[i] = UINT32_MAX;
   }
+  /* Root lists that only exist for the moment of the snapshot (the
+   * stack, open handle scopes) are entered last, so a path goes through
+   * them only when nothing longer-lived holds the object. */
+  uint32_t deferred[8], ndef = 0;
   uint32_t head = 0, tail = 0;
   queue[tail++] = 0;
   b->dist[0] = 0;
-  while (head < tail) {
-    uint32_t v = queue[head++];
-    for (uint32_t e = s->first_edge[v]; e < s->first_edge[v + 1]; e++) {
-      uint32_t w = s->edge_to[e];
-      if (b->dist[w] != UINT32_MAX || !hs_edge_essential(s, v, e))
-        continue;
-      b->dist[w] = b->dist[v] + 1;
-      b->prev_edge[w] = e;
-      b->prev_node[w] = v;
-      queue[tail++] = w;
+  for (;;) {
+    while (head < tail) {
+      uint32_t v = queue[head++];
+      for (uint32_t e = s->first_edge[v]; e < s->first_edge[v + 1]; e++) {
+        uint32_t w = s->edge_to[e];
+        if (b->dist[w] != UINT32_MAX || !hs_edge_essential(s, v, e))
+          continue;
+        b->dist[w] = b->dist[v] + 1;
+        b->prev_edge[w] = e;
+        b->prev_node[w] = v;
+        if (ndef < 8 && s->node_kind[w] == HS_NODE_SYNTHETIC &&
+            (!strcmp(hs_node_name(s, w), "(Stack roots)") ||
+             !strcmp(hs_node_name(s, w), "(Handle scope)")))
+          deferred[ndef++] = w;
+        else
+          queue[tail++] = w;
+      }
     }
+    if (ndef == 0)
+      break;
+    for (uint32_t i = 0; i < ndef; i++)
+      queue[tail++] = deferred[i];
+    ndef = 0;
   }
   free(queue);
   return 0;
