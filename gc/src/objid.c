@@ -51,6 +51,18 @@ static bool rebuild(gc_heap_t *h, size_t n, entry_t *from, size_t from_cap) {
   return true;
 }
 
+/* Keys of OLD changed in place (N live entries left): rehash them into a
+ * fresh table and free OLD.  Out of memory, the ids are forgotten rather
+ * than kept under stale keys. */
+static void rehash(gc_heap_t *h, entry_t *old, size_t cap, size_t n) {
+  h->ids = NULL;
+  h->ids_cap = 0;
+  h->ids_len = n;
+  if (!rebuild(h, n, old, cap))
+    h->ids_len = 0;
+  gc__free(h, old, cap * sizeof(entry_t));
+}
+
 uint64_t gc_object_id(gc_heap_t *h, const void *obj) {
   if (h == NULL || gc__not_ptr(obj))
     return 0;
@@ -99,18 +111,8 @@ void gc__ids_after_scavenge(gc_heap_t *h, uintptr_t lo, size_t size) {
       n++;
     }
   }
-  if (!moved)
-    return;
-  /* Keys changed: rehash into a fresh table (the old one may be reused as
-   * it is only if nothing moved). */
-  h->ids = NULL;
-  h->ids_cap = 0;
-  h->ids_len = n;
-  if (!rebuild(h, n, old, cap)) {
-    /* Out of memory: forget the ids rather than keep stale keys. */
-    h->ids_len = 0;
-  }
-  gc__free(h, old, cap * sizeof(entry_t));
+  if (moved)
+    rehash(h, old, cap, n);
 }
 
 /* After a mark: old and large objects that are not marked died.  Objects
@@ -132,14 +134,8 @@ void gc__ids_after_mark(gc_heap_t *h) {
       dropped = true;
     }
   }
-  if (!dropped)
-    return;
-  h->ids = NULL;
-  h->ids_cap = 0;
-  h->ids_len = n;
-  if (!rebuild(h, n, old, cap))
-    h->ids_len = 0;
-  gc__free(h, old, cap * sizeof(entry_t));
+  if (dropped)
+    rehash(h, old, cap, n);
 }
 
 void gc__ids_destroy(gc_heap_t *h) {
