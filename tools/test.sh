@@ -8,14 +8,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/deps.sh test
 build=${BUILD_DIR:-build-test}
+mkdir -p "$build" "$build-fuzz"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTENURE_WERROR=ON -DTENURE_FUZZ=OFF \
-  > "$build.configure.log" 2>&1 || { cat "$build.configure.log"; exit 1; }
+  > "$build/configure.log" 2>&1 || { cat "$build/configure.log"; exit 1; }
 cmake --build "$build" -j"$(nproc)"
 # The fuzzers need clang's libFuzzer: a second, small build of just them.
 CC=clang cmake -S . -B "$build-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTENURE_FUZZ=ON -DTENURE_SANITIZE_TESTS=OFF -DTENURE_VALGRIND_TESTS=OFF \
-  -DTENURE_JEMALLOC=OFF > "$build-fuzz.configure.log" 2>&1 ||
-  { cat "$build-fuzz.configure.log"; exit 1; }
+  -DTENURE_JEMALLOC=OFF > "$build-fuzz/configure.log" 2>&1 ||
+  { cat "$build-fuzz/configure.log"; exit 1; }
 cmake --build "$build-fuzz" -j"$(nproc)" --target fuzz_heap_reader
 status=0
 (cd "$build" && ctest -j"$(nproc)" --output-on-failure --timeout 900 "$@") || status=$?
