@@ -376,6 +376,31 @@ static void test_container_entries(void **state)
   hs_snapshot_destroy(s);
 }
 
+/* Lists with cycles: a circular list, and a list whose tail links to
+ * itself.  Each node counts once and the walk ends. */
+static void test_container_cyclic_lists(void **state)
+{
+  (void)state;
+  sb_node_t nodes[] = {
+    {"synthetic", "", 1, 0}, OBJ("global", 3, 40),
+    OBJ("Ring", 5, 24), OBJ("Node", 7, 24), OBJ("Node", 9, 24),
+    OBJ("Node", 11, 24), OBJ("Posix", 13, 24), OBJ("Path", 15, 24),
+    OBJ("Path", 17, 24),
+  };
+  sb_edge_t edges[] = {
+    {0, "shortcut", "global", 0, 1},
+    P(1, "ring", 2), P(1, "posix", 6),
+    P(2, "head", 3),
+    P(3, "next", 4), P(4, "next", 5), P(5, "next", 3),
+    P(6, "win32", 7),
+    P(7, "posix", 8), P(8, "posix", 8),
+  };
+  hs_snapshot_t *s = build(nodes, 9, edges, 10);
+  assert_int_equal(hs_container_entries(s, 2, HS_CONT_CHAIN), 3);
+  assert_int_equal(hs_container_entries(s, 6, HS_CONT_CHAIN), 2);
+  hs_snapshot_destroy(s);
+}
+
 /* A series of hand-made snapshots: a Map cache that keeps its entries
  * (flagged), a Map whose entries are all replaced while it grows (not),
  * and an array that grows then stays flat (not). */
@@ -520,6 +545,7 @@ int main(void)
     cmocka_unit_test(test_diff_by_id),
     cmocka_unit_test(test_paths_named_like_the_program),
     cmocka_unit_test(test_container_entries),
+    cmocka_unit_test(test_container_cyclic_lists),
     cmocka_unit_test(test_leaks_series),
   };
   return cmocka_run_group_tests_name("tools.analysis", tests, NULL, NULL);

@@ -213,28 +213,59 @@ static uint32_t link_edge(const hs_snapshot_t *s, uint32_t h)
   return UINT32_MAX;
 }
 
-/* Follows edges named like `via` from h through nodes of h's class.
- * Stops at a repeat (bounded by limit steps, so cycles end). */
+/* The next link after v along edge name `name`, or UINT32_MAX at the end
+ * of the chain (no such edge, or a node of another class). */
+static uint32_t next_link(const hs_snapshot_t *s, uint32_t v, uint32_t name,
+                          uint32_t h)
+{
+  for (uint32_t e = s->first_edge[v]; e < s->first_edge[v + 1]; e++) {
+    if (s->edge_kind[e] == HS_EDGE_PROPERTY && s->edge_name[e] == name) {
+      uint32_t t = s->edge_to[e];
+      if (s->node_name[t] != s->node_name[h] ||
+          s->node_kind[t] != s->node_kind[h])
+        return UINT32_MAX;
+      return t;
+    }
+  }
+  return UINT32_MAX;
+}
+
+/* Number of distinct nodes on the chain from h along edges named like
+ * `via`, through nodes of h's class.  Cycles (a circular list, or a node
+ * linking to itself) are measured with Brent's algorithm, so every node
+ * counts once and the walk ends; at most limit steps. */
 static uint32_t chain_length(const hs_snapshot_t *s, uint32_t h,
                              uint32_t via, uint32_t limit)
 {
-  uint32_t name = s->edge_name[via], cls = s->node_name[h];
-  uint32_t len = 1, v = h;
-  while (len < limit) {
-    uint32_t next = UINT32_MAX;
-    for (uint32_t e = s->first_edge[v]; e < s->first_edge[v + 1]; e++) {
-      if (s->edge_kind[e] == HS_EDGE_PROPERTY && s->edge_name[e] == name) {
-        next = s->edge_to[e];
-        break;
-      }
+  uint32_t name = s->edge_name[via];
+  uint32_t power = 1, lam = 1, steps = 1;
+  uint32_t tortoise = h, hare = next_link(s, h, name, h);
+  while (hare != UINT32_MAX && hare != tortoise) {
+    if (steps >= limit)
+      return limit;
+    if (power == lam) {
+      tortoise = hare;
+      power *= 2;
+      lam = 0;
     }
-    if (next == UINT32_MAX || next == h || s->node_name[next] != cls ||
-        s->node_kind[next] != s->node_kind[h])
-      break;
-    v = next;
-    len++;
+    hare = next_link(s, hare, name, h);
+    lam++;
+    steps++;
   }
-  return len;
+  if (hare == UINT32_MAX)
+    return steps; /* a plain list: steps nodes */
+  /* A cycle of length lam: find where it starts (mu) to count distinct
+   * nodes mu + lam. */
+  uint32_t mu = 0;
+  tortoise = hare = h;
+  for (uint32_t i = 0; i < lam; i++)
+    hare = next_link(s, hare, name, h);
+  while (tortoise != hare && mu < limit) {
+    tortoise = next_link(s, tortoise, name, h);
+    hare = next_link(s, hare, name, h);
+    mu++;
+  }
+  return mu + lam;
 }
 
 /* Longest chain held by holder n through one of its edges; *via_out gets
