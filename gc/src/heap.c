@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "gc_internal.h"
+#include "snapshot_internal.h"
 
 #define GROWTH 2
 #define MIN_FULL_AT ((size_t)32 * GC__MB)
@@ -117,9 +118,14 @@ int gc_heap_create(const gc_options_t *o, gc_heap_t **out) {
   err = gc__handles_init(h);
   if (err < 0)
     goto fail_handles;
+  err = gc__snapshot_signal_start(h); /* --heapsnapshot-signal */
+  if (err < 0)
+    goto fail_signal;
   *out = h;
   return 0;
 
+fail_signal:
+  gc__handles_destroy(h);
 fail_handles:
   gc__nursery_destroy(h);
 fail_nursery:
@@ -139,6 +145,7 @@ static void finalize_all(void *obj, const gc_type_t *t, size_t size,
 void gc_heap_destroy(gc_heap_t *h) {
   if (h == NULL)
     return;
+  gc__snapshot_signal_stop(h);
   /* Every object still here dies now: finalize each exactly once (a heap
    * whose types have no finalizers skips the walk). */
   if (h->finalizers) {
@@ -328,6 +335,8 @@ static void *large_slow(gc_heap_t *h, const gc_type_t *t, size_t size) {
 }
 
 void *gc__alloc_slow(gc_heap_t *h, const gc_type_t *t, size_t size) {
+  if (gc__snapshot_pending())
+    gc_snapshot_poll(h); /* a --heapsnapshot-signal arrived */
   if (h->force_slow) {
     h->alloc_count++;
     unsigned every = h->opt.stress_gc ? 1 : h->opt.gc_interval;
