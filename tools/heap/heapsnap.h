@@ -274,8 +274,9 @@ typedef struct {
 typedef struct {
   uint32_t min_entries;      /* ignore smaller containers in the last
                                 snapshot (default 8) */
-  uint64_t min_growth_bytes; /* minimum total retained growth (default
-                                4096) */
+  uint64_t min_growth_bytes; /* minimum total retained growth for arrays
+                                and lists (default 4096); keyed
+                                collections and listeners need 1/4 */
   double min_retention;      /* keyed collections must keep this share of
                                 their entries per interval (default 0.5) */
 } hs_leak_options_t;

@@ -10,7 +10,8 @@
  *     all snapshots after its first appearance (absent means empty);
  *  2. its entry count grows strictly in every interval;
  *  3. its retained size never shrinks and grows by at least
- *     min_growth_bytes in total.  (Not strictly in every interval: a
+ *     min_growth_bytes in total (a quarter of that for keyed collections
+ *     and listener lists, which rule 4 or their content already mark).  (Not strictly in every interval: a
  *     dictionary of interned keys and Smi values retains only its backing
  *     store, which grows by doubling, so it can stay flat for an interval
  *     while entries are added.);
@@ -446,8 +447,17 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
       if (j > 0 && (ent[j] <= ent[j - 1] || ret[j] < ret[j - 1]))
         ok = 0;
     }
-    if (!ok || first < 0 || n - first < 3 ||
-        ret[n - 1] - ret[first] < o->min_growth_bytes)
+    if (!ok || first < 0 || n - first < 3)
+      continue;
+    /* Arrays and lists carry no retention evidence (a leaking queue still
+     * turns its entries over), so they need the full byte threshold; keyed
+     * collections and listener lists need a quarter of it. */
+    int listeners = k->kind != HS_CONT_CHAIN &&
+                    mostly_closures(last, k->node, k->kind);
+    uint64_t need = o->min_growth_bytes;
+    if (listeners || k->kind == HS_CONT_MAP || k->kind == HS_CONT_DICT)
+      need /= 4;
+    if (ret[n - 1] - ret[first] < need)
       continue;
     double retention = -1.0;
     if (k->kind == HS_CONT_MAP || k->kind == HS_CONT_DICT) {
@@ -493,7 +503,7 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
     l->retention = retention;
     if (k->kind == HS_CONT_CHAIN)
       l->kind = HS_LEAK_QUEUE;
-    else if (mostly_closures(last, k->node, k->kind))
+    else if (listeners)
       l->kind = HS_LEAK_LISTENERS;
     else if (k->kind == HS_CONT_ARRAY)
       l->kind = HS_LEAK_QUEUE;
