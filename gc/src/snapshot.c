@@ -375,14 +375,6 @@ static bool imap_grow(imap_t *m) {
   return true;
 }
 
-static inline uint32_t imap_get(const imap_t *m, uintptr_t a) {
-  size_t mask = m->cap - 1;
-  for (size_t j = imap_hash(a, mask); m->s[j].key != 0; j = (j + 1) & mask)
-    if (m->s[j].key == a)
-      return m->s[j].val;
-  return UINT32_MAX;
-}
-
 /* --- The writer's state ----------------------------------------------------- */
 
 typedef struct subroot_s {
@@ -394,6 +386,7 @@ typedef struct subroot_s {
 
 typedef struct rootedge_s {
   uintptr_t target;
+  uint32_t to; /* its node index, once discovered */
   uint32_t sub;
   uint32_t type; /* ET_* */
   uint32_t name_or_index;
@@ -422,6 +415,8 @@ typedef struct snap_s {
   size_t nroots, roots_cap;
   uint32_t cur_sub; /* root collection: the sub-root of a tracer's slots */
   uint32_t cur_node; /* discovery / edges: the node being traced */
+  uint32_t *targets; /* to_node of each object edge, in edges order */
+  size_t ntargets, targets_cap, tpos;
   uint32_t *num_names; /* string index of "k", by k (0: not yet) */
   uint32_t num_cap;
   tinfo_t *types;
@@ -548,7 +543,7 @@ static void add_root(snap_t *s, uint32_t sub, void *target, uint32_t type,
     s->roots_cap = nc;
   }
   s->roots[s->nroots++] =
-      (rootedge_t){(uintptr_t)target, sub, type, name_or_index};
+      (rootedge_t){(uintptr_t)target, 0, sub, type, name_or_index};
   s->subs[sub].count++;
 }
 
@@ -668,29 +663,34 @@ static bool push_node(snap_t *s, uintptr_t a, uint32_t ecount) {
   return true;
 }
 
-/* Numbers OBJ (and its native node) the first time it is seen. */
-static void discover(snap_t *s, void *obj) {
+/* Returns the node index of OBJ, numbering it (and its native node) the
+ * first time it is seen. */
+static uint32_t discover(snap_t *s, void *obj) {
   uintptr_t a = (uintptr_t)obj;
   imap_t *m = &s->map;
   if ((m->len + 1) * 2 > m->cap && !imap_grow(m)) {
     set_err(s, -ENOMEM);
-    return;
+    return 0;
   }
   size_t mask = m->cap - 1, j = imap_hash(a, mask);
   for (; m->s[j].key != 0; j = (j + 1) & mask)
     if (m->s[j].key == a)
-      return;
+      return m->s[j].val;
   if (s->err != 0)
-    return;
+    return 0;
   const gc_type_t *t = gc_object_type(obj);
   size_t ext = t->external_size != NULL ? t->external_size(obj) : 0;
+  uint32_t idx = s->n;
   m->s[j].key = a;
-  m->s[j].val = s->n;
+  m->s[j].val = idx;
   m->len++;
   if (push_node(s, a, ext > 0 ? 1 : 0) && ext > 0)
     push_node(s, a | NATIVE_TAG, 0);
+  return idx;
 }
 
+/* Objects are traced in node order, so the targets recorded here are the
+ * edges section's to_nodes in order: the edges pass needs no lookups. */
 static void visit_discover(gc_visitor_t *v, void **slot, gc_edge_t e) {
   (void)e;
   snap_t *s = (snap_t *)v;
@@ -699,7 +699,18 @@ static void visit_discover(gc_visitor_t *v, void **slot, gc_edge_t e) {
     return;
   s->ecount[s->cur_node]++;
   s->edges_total++;
-  discover(s, x);
+  uint32_t to = discover(s, x);
+  if (GC_UNLIKELY(s->ntargets == s->targets_cap)) {
+    size_t nc = s->targets_cap ? s->targets_cap * 2 : 65536;
+    uint32_t *nt = realloc(s->targets, nc * sizeof *nt);
+    if (nt == NULL) {
+      set_err(s, -ENOMEM);
+      return;
+    }
+    s->targets = nt;
+    s->targets_cap = nc;
+  }
+  s->targets[s->ntargets++] = to;
 }
 
 static void discover_all(snap_t *s) {
@@ -709,7 +720,7 @@ static void discover_all(snap_t *s) {
   for (uint32_t i = 0; i < s->nsubs; i++)
     push_node(s, 0, s->subs[i].count);
   for (size_t i = 0; i < s->nroots && s->err == 0; i++)
-    discover(s, (void *)s->roots[i].target);
+    s->roots[i].to = discover(s, (void *)s->roots[i].target);
   s->v.visit = visit_discover;
   for (uint32_t i = s->nsyn; i < s->n && s->err == 0; i++) {
     uintptr_t a = s->addr[i];
@@ -843,11 +854,11 @@ static void visit_edge(gc_visitor_t *v, void **slot, gc_edge_t e) {
   void *x = *slot;
   if (gc__not_ptr(x))
     return;
-  uint32_t to = imap_get(&s->map, (uintptr_t)x);
-  if (to == UINT32_MAX) {
+  if (GC_UNLIKELY(s->tpos == s->ntargets)) {
     set_err(s, -EPROTO); /* an impure trace callback */
     return;
   }
+  uint32_t to = s->targets[s->tpos++];
   uint32_t type = edge_type(e.kind);
   put_edge(s, type, type == ET_ELEMENT ? e.index : intern_s(s, e.name), to);
 }
@@ -858,7 +869,7 @@ static void write_edges(snap_t *s) {
     put_edge(s, ET_ELEMENT, i + 1, 2 + i);
   for (size_t i = 0; i < s->nroots; i++)
     put_edge(s, s->roots[i].type, s->roots[i].name_or_index,
-             imap_get(&s->map, s->roots[i].target));
+             s->roots[i].to);
   uint32_t backing = intern_s(s, "backing_store");
   s->v.visit = visit_edge;
   for (uint32_t i = s->nsyn; i < s->n && s->err == 0 && s->out.err == 0;
@@ -901,6 +912,7 @@ static void snap_free(snap_t *s) {
   free(s->ecount);
   free(s->subs);
   free(s->roots);
+  free(s->targets);
   free(s->num_names);
   free(s->types);
   free(s->out.buf);
@@ -928,6 +940,8 @@ int gc_snapshot_write(gc_heap_t *h, FILE *f) {
   collect_roots(s);
   if (s->err == 0)
     discover_all(s);
+  free(s->map.s); /* the edges pass reads targets instead */
+  s->map.s = NULL;
   if (s->err == 0) {
     write_header(s);
     write_nodes(s);
