@@ -1,0 +1,15 @@
+# Examples of the runtime layer: json2heap, and json_bench (the in-process
+# half of tools/bench/json_vs_node.sh).
+add_executable(json2heap ${CMAKE_CURRENT_SOURCE_DIR}/json2heap.c)
+target_compile_options(json2heap PRIVATE ${TENURE_WARNINGS})
+target_link_libraries(json2heap PRIVATE tenure_runtime)
+if(TENURE_JEMALLOC)
+  target_link_libraries(json2heap PRIVATE PkgConfig::JEMALLOC)
+endif()
+
+add_executable(json_bench ${PROJECT_SOURCE_DIR}/tools/bench/json_bench.c)
+target_compile_options(json_bench PRIVATE ${TENURE_WARNINGS})
+target_link_libraries(json_bench PRIVATE tenure_runtime)
+if(TENURE_JEMALLOC)
+  target_link_libraries(json_bench PRIVATE PkgConfig::JEMALLOC)
+endif()
