@@ -251,7 +251,7 @@ def main():
             continue
         bw = w(wl, "boehm")
         if bw:
-            tgt(f"{wl}: wall ≤ 0.5x Boehm", f"{tw / bw:.2f}x", tw <= 0.5 * bw)
+            tgt(f"{wl}: wall ≤ 0.5x Boehm", f"{tw / bw:.3f}x ({tw:.3f} s vs {bw:.3f} s)", tw <= 0.5 * bw)
         peers = ["node"] if wl == "gcbench" else ["node-stgc", "glibc"]
         for lab in peers:
             pw = w(wl, lab)
@@ -260,7 +260,7 @@ def main():
         if wl == "gcbench":
             tr, br = w(wl, "tenure", 1), w(wl, "boehm", 1)
             if tr and br:
-                tgt("gcbench: peak RSS ≤ 1.5x Boehm", f"{tr / br:.2f}x", tr <= 1.5 * br)
+                tgt("gcbench: peak RSS ≤ 1.5x Boehm", f"{tr / br:.3f}x ({tr:.1f} vs {br:.1f} MiB)", tr <= 1.5 * br)
             s99 = pauses.get((wl, "tenure", "scavenge_p99"))
             if s99 is not None:
                 tgt("gcbench: scavenge p99 < 1 ms (default new space)", f"{s99:.3f} ms", s99 < 1.0)
