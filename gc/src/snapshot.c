@@ -8,11 +8,12 @@
  * allocates on the heap or moves an object:
  *   1. roots: every root slot is collected, grouped under its sub-root;
  *   2. discovery: a breadth-first walk from the roots numbers every
- *      reachable object (address -> index table) and counts its edges, so
- *      the header's node_count and edge_count are known before any node;
- *   3. nodes, then edges (a second trace of each object, looking targets up
- *      in the table), streamed through one 1 MB buffer with hand-written
- *      integer formatting;
+ *      reachable object (address -> index table), counts its edges and
+ *      records each edge's target index, so the header's node_count and
+ *      edge_count are known before any node is written;
+ *   3. nodes, then edges (a second trace of each object for the edge names,
+ *      targets read from step 2's record), streamed through one 1 MB buffer
+ *      with hand-written integer formatting;
  *   4. the string table, each string escaped as V8 escapes it (\uXXXX for
  *      anything but printable ASCII).
  *

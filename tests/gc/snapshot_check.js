@@ -175,8 +175,12 @@ function known(file, g, k) {
   check(g.edges(weak).some((e) => e.to === w && e.type === 'weak'), `${file}: weak handle`);
   edgeTo(g, sub(g, 'conn table'), 'property', 'conn', conn, file);
   const hs = sub(g, '(Handle scope)');
-  check(g.edges(hs).some((e) => g.name(e.to) === 'Blob' && e.type === 'internal' && e.name === '1'),
+  check(g.edges(hs).some((e) => g.name(e.to) === 'Blob' && e.type === 'internal' && e.name === '1' &&
+                               g.size(e.to) === 8 + 8 + 20000),
         `${file}: handle scope`);
+  check(g.edges(hs).some((e) => e.name === '2' && g.type(e.to) === 'string' &&
+                               g.name(e.to) === 'x'.repeat(1024) && g.size(e.to) === 8 + 8 + 3000),
+        `${file}: a long string is named by its first 1024 characters`);
   check(g.id(0) === 1 && g.id(g.edges(0)[0].to) === 3, `${file}: synthetic ids`);
 }
 

@@ -220,7 +220,13 @@ static void test_snapshot_known_heap(void **state) {
   build(h);
   gc_scope_t s;
   gc_scope_open(h, &s);
-  gc_handle(h, test_blob(h, 8, 1)); /* a "(Handle scope)" root */
+  gc_handle(h, test_blob(h, 20000, 1)); /* a "(Handle scope)" root, large */
+  char *longs = malloc(3001);
+  assert_non_null(longs);
+  memset(longs, 'x', 3000);
+  longs[3000] = '\0';
+  gc_handle(h, make_str(h, longs)); /* named by its first 1024 characters */
+  free(longs);
 
   char s1[512], s2[512], ex[512];
   snprintf(s1, sizeof s1, "%s/one.heapsnapshot", tmpdir);
