@@ -401,6 +401,34 @@ static void test_container_cyclic_lists(void **state)
   hs_snapshot_destroy(s);
 }
 
+/* A Map subclass ("Cache") and a Set subclass ("Bag"): the entry stride
+ * comes from the table's size (3 + 7B slots for maps, 3 + 5B for sets,
+ * 8-byte slots after a 16-byte header), not from the class name. */
+static void test_container_subclass_tables(void **state)
+{
+  (void)state;
+  sb_node_t nodes[] = {
+    {"synthetic", "", 1, 0}, OBJ("global", 3, 40),
+    OBJ("Cache", 5, 32), {"array", "", 7, 16 + 8 * (3 + 7 * 2)},
+    OBJ("Bag", 9, 32), {"array", "", 11, 16 + 8 * (3 + 5 * 2)},
+    OBJ("V", 13, 16), OBJ("V", 15, 16), OBJ("V", 17, 16), OBJ("V", 19, 16),
+  };
+  sb_edge_t edges[] = {
+    {0, "shortcut", "global", 0, 1},
+    P(1, "c", 2), P(1, "b", 4),
+    {2, "internal", "table", 0, 3},
+    {3, "internal", "5", 0, 6}, {3, "internal", "6", 0, 7},
+    {3, "internal", "8", 0, 8}, {3, "internal", "9", 0, 9},
+    {4, "internal", "table", 0, 5},
+    {5, "internal", "5", 0, 6}, {5, "internal", "7", 0, 7},
+    {5, "internal", "9", 0, 8},
+  };
+  hs_snapshot_t *s = build(nodes, 10, edges, 12);
+  assert_int_equal(hs_container_entries(s, 2, HS_CONT_MAP), 2);
+  assert_int_equal(hs_container_entries(s, 4, HS_CONT_MAP), 3);
+  hs_snapshot_destroy(s);
+}
+
 /* A series of hand-made snapshots: a Map cache that keeps its entries
  * (flagged), a Map whose entries are all replaced while it grows (not),
  * and an array that grows then stays flat (not). */
@@ -418,7 +446,7 @@ static hs_snapshot_t *series_snapshot(int k)
   nodes[n++] = (sb_node_t){"object", "Map", 5, 32};
   edges[m++] = (sb_edge_t){1, "property", "cache", 0, (unsigned)cache};
   int table = n;
-  nodes[n++] = (sb_node_t){"array", "", 7, 100u + 64u * k};
+  nodes[n++] = (sb_node_t){"array", "", 7, 101u + 64u * k};
   edges[m++] = (sb_edge_t){(unsigned)cache, "internal", "table", 0,
                            (unsigned)table};
   static char names[5][60][8];
@@ -434,7 +462,7 @@ static hs_snapshot_t *series_snapshot(int k)
   nodes[n++] = (sb_node_t){"object", "Map", 9, 32};
   edges[m++] = (sb_edge_t){1, "property", "churn", 0, (unsigned)churn};
   int t2 = n;
-  nodes[n++] = (sb_node_t){"array", "", 11, 100u + 64u * k};
+  nodes[n++] = (sb_node_t){"array", "", 11, 101u + 64u * k};
   edges[m++] = (sb_edge_t){(unsigned)churn, "internal", "table", 0,
                            (unsigned)t2};
   for (int i = 0; i < 10 + 10 * k; i++) {
@@ -460,7 +488,7 @@ static hs_snapshot_t *series_snapshot(int k)
   nodes[n++] = (sb_node_t){"object", "Map", 15, 32};
   edges[m++] = (sb_edge_t){1, "property", "refresh", 0, (unsigned)refresh};
   int t3 = n;
-  nodes[n++] = (sb_node_t){"array", "", 17, 100u + 64u * k};
+  nodes[n++] = (sb_node_t){"array", "", 17, 101u + 64u * k};
   edges[m++] = (sb_edge_t){(unsigned)refresh, "internal", "table", 0,
                            (unsigned)t3};
   for (int i = 0; i < 10 + 10 * k; i++) {
@@ -481,7 +509,7 @@ static hs_snapshot_t *series_snapshot(int k)
   nodes[n++] = (sb_node_t){"object", "Map", 19, 32};
   edges[m++] = (sb_edge_t){1, "property", "turnover", 0, (unsigned)turn};
   int t4 = n;
-  nodes[n++] = (sb_node_t){"array", "", 21, 100u + 64u * k};
+  nodes[n++] = (sb_node_t){"array", "", 21, 101u + 64u * k};
   edges[m++] = (sb_edge_t){(unsigned)turn, "internal", "table", 0,
                            (unsigned)t4};
   for (int i = 0; i < 10 + 10 * k; i++) {
@@ -546,6 +574,7 @@ int main(void)
     cmocka_unit_test(test_paths_named_like_the_program),
     cmocka_unit_test(test_container_entries),
     cmocka_unit_test(test_container_cyclic_lists),
+    cmocka_unit_test(test_container_subclass_tables),
     cmocka_unit_test(test_leaks_series),
   };
   return cmocka_run_group_tests_name("tools.analysis", tests, NULL, NULL);

@@ -7,7 +7,8 @@
  *  - Map, Set, WeakMap, WeakSet: the object has an internal edge "table"
  *    to a hash table.  V8's OrderedHashMap stores [header, buckets,
  *    (key, value, chain)*] and names the edges by slot number; entries are
- *    counted as distinct entry slots (stride 3 for maps, 2 for sets), so a
+ *    counted as distinct entry slots (stride 3 for maps, 2 for sets, told
+ *    apart by the table's size, see hs__table_stride), so a
  *    key and its value count once.  Primitive (Smi) keys and values have
  *    no edge; an entry whose key and value are both Smis is not seen.  A
  *    table whose edges are not numbered slots (tenure's writer) counts one
@@ -77,13 +78,50 @@ static uint32_t find_internal(const hs_snapshot_t *s, uint32_t n,
   return UINT32_MAX;
 }
 
+/* 7 * 2^k or 5 * 2^k (k >= 1): which OrderedHashTable length this is. */
+static int64_t ordered_stride(uint64_t len)
+{
+  if (len < 3)
+    return 0;
+  len -= 3;
+  for (uint64_t f = 7; f >= 5; f -= 2) {
+    if (len % f)
+      continue;
+    uint64_t b = len / f;
+    if (b >= 2 && (b & (b - 1)) == 0)
+      return f == 7 ? 3 : 2;
+  }
+  return 0;
+}
+
+int64_t hs__table_stride(const hs_snapshot_t *s, uint32_t n, uint32_t table)
+{
+  const char *nm = hs_node_name(s, n);
+  if (!strcmp(nm, "WeakMap") || !strcmp(nm, "WeakSet"))
+    return 2; /* EphemeronHashTable: key, value */
+  /* V8's OrderedHashMap has 3 + B + 2B * 3 slots and OrderedHashSet
+   * 3 + B + 2B * 2, B a power of two, so the table's size tells them apart
+   * whatever the object's class is called (class Cache extends Map).  Try
+   * 8-byte slots with a 16-byte header, then pointer compression. */
+  uint32_t self = s->node_self[table];
+  if (self > 16 && (self - 16) % 8 == 0) {
+    int64_t st = ordered_stride((self - 16) / 8);
+    if (st)
+      return st;
+  }
+  if (self > 8 && (self - 8) % 4 == 0) {
+    int64_t st = ordered_stride((self - 8) / 4);
+    if (st)
+      return st;
+  }
+  return strstr(nm, "Map") ? 3 : 2;
+}
+
 static uint32_t table_entries(const hs_snapshot_t *s, uint32_t n,
                               uint32_t table)
 {
   const char *nm = hs_node_name(s, n);
-  int64_t stride = strstr(nm, "Map") ? 3 : 2;
-  if (!strcmp(nm, "WeakMap"))
-    stride = 2; /* EphemeronHashTable: key, value */
+  int64_t stride = hs__table_stride(s, n, table);
   uint32_t edges = 0, numbered = 0;
   int64_t lo = INT64_MAX;
   for (uint32_t e = s->first_edge[table]; e < s->first_edge[table + 1];

@@ -34,4 +34,8 @@ int hs__node_row(hs__classes_t *c, const hs_snapshot_t *s, uint32_t n,
  * the holder's edge to the head in *via (UINT32_MAX if none). */
 uint32_t hs__chain_via(const hs_snapshot_t *s, uint32_t n, uint32_t *via);
 
+/* Slots per entry in the hash table `table` of Map/Set-like object n:
+ * 3 for V8 OrderedHashMap, 2 for OrderedHashSet and weak collections. */
+int64_t hs__table_stride(const hs_snapshot_t *s, uint32_t n, uint32_t table);
+
 #endif /* TENURE_HS_INTERNAL_H */

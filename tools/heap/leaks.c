@@ -207,9 +207,7 @@ static int entry_keys(const hs_snapshot_t *s, uint32_t n, uint8_t kind,
     if (kind == HS_CONT_MAP) {
       if (ek == HS_EDGE_INTERNAL &&
           !strcmp(hs_str(s, s->edge_name[e]), "table")) {
-        const char *nm = hs_node_name(s, n);
-        int64_t stride = strstr(nm, "Map") && strcmp(nm, "WeakMap") ? 3 : 2;
-        ek_store(k, s, t, stride);
+        ek_store(k, s, t, hs__table_stride(s, n, t));
       }
       continue;
     }
