@@ -162,8 +162,7 @@ int main(int argc, char **argv) {
       status = 1;
     }
 #endif
-    gc_heap_stats_json(h, stdout);
-    fputc('\n', stdout);
+    gc_heap_stats_json(h, stdout); /* one line, newline-terminated */
   }
   gc_scope_close(h, &scope);
   fflush(stdout);
