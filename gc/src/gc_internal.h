@@ -282,6 +282,36 @@ void gc__prep_request(gc_heap_t *h, size_t bytes);
 gc__page_t *gc__prep_take(gc_heap_t *h);
 void gc__prep_destroy(gc_heap_t *h);
 
+/* The size class of a cell of TOTAL bytes (header included). */
+static inline unsigned gc__class_of(const gc_heap_t *h, size_t total) {
+  if (total <= 256)
+    return h->class_small[(total + 7) >> 3];
+  unsigned k = h->class_big[(total + 127) >> 7];
+  /* The table entry is the first class reaching the 128-byte bucket's top;
+   * step back while a smaller class still fits. */
+  while (k > 0 && h->cls[k - 1].cell_size >= total)
+    k--;
+  return k;
+}
+
+/* gc__old_alloc's fast paths, inline for the scavenger's promotions: the
+ * class free list, then bumping in the class's current page. */
+static inline void *gc__old_alloc_inline(gc_heap_t *h, size_t total) {
+  gc__class_t *c = &h->cls[gc__class_of(h, total)];
+  uintptr_t *cell = c->free;
+  if (GC_LIKELY(cell != NULL)) {
+    c->free = (void *)cell[1];
+  } else if (c->cur != NULL && c->cur->bump + c->cell_size <= c->cur->end) {
+    cell = (uintptr_t *)c->cur->bump;
+    c->cur->bump += c->cell_size;
+  } else {
+    return gc__old_alloc(h, total);
+  }
+  h->old_used += c->cell_size;
+  h->old_since_full += c->cell_size;
+  return cell;
+}
+
 /* --- large.c ------------------------------------------------------------ */
 void *gc__large_alloc(gc_heap_t *h, const gc_type_t *t, size_t size);
 void gc__large_sweep(gc_heap_t *h);

@@ -128,7 +128,7 @@ static inline void evacuate(scav_t *s, void **slot) {
   /* Old space may refuse (the heap limit): then the object stays young;
    * to-space always has room, since everything copied came from a
    * semispace of the same size. */
-  if (age >= s->max_age && (dst = gc__old_alloc(s->h, total)) != NULL) {
+  if (age >= s->max_age && (dst = gc__old_alloc_inline(s->h, total)) != NULL) {
     copy_words(dst, (uintptr_t *)o - 1, total);
     dst[0] = (uintptr_t)t;
     s->promoted += total;

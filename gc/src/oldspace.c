@@ -63,17 +63,6 @@ void gc__old_init(gc_heap_t *h) {
   }
 }
 
-static inline unsigned class_of(const gc_heap_t *h, size_t total) {
-  if (total <= 256)
-    return h->class_small[(total + 7) >> 3];
-  unsigned k = h->class_big[(total + 127) >> 7];
-  /* The table entry is the first class reaching the 128-byte bucket's top;
-   * step back while a smaller class still fits. */
-  while (k > 0 && h->cls[k - 1].cell_size >= total)
-    k--;
-  return k;
-}
-
 /* --- Pages ------------------------------------------------------------------- */
 
 static gc__page_t *page_new(gc_heap_t *h, unsigned cls) {
@@ -238,7 +227,7 @@ void gc__old_sweep_some(gc_heap_t *h, size_t n) {
  * are undefined.  Returns NULL if it would need a new page and that page
  * would take old + large space over the limit. */
 void *gc__old_alloc(gc_heap_t *h, size_t total) {
-  gc__class_t *c = &h->cls[class_of(h, total)];
+  gc__class_t *c = &h->cls[gc__class_of(h, total)];
   for (;;) {
     uintptr_t *cell = c->free;
     if (cell != NULL) {

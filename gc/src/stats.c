@@ -134,8 +134,8 @@ int gc_heap_stats(gc_heap_t *h, gc_heap_stats_t *out, size_t size) {
 static void pause_json(FILE *f, const char *name, const gc_pause_stats_t *p,
                        const char *sep) {
   fprintf(f,
-          "\"%s\":{\"count\":%llu,\"total_ms\":%.3f,\"p50_ms\":%.3f,"
-          "\"p99_ms\":%.3f,\"max_ms\":%.3f}%s",
+          "\"%s\":{\"count\":%llu,\"total_ms\":%.3f,\"p50_ms\":%.4f,"
+          "\"p99_ms\":%.4f,\"max_ms\":%.4f}%s",
           name, (unsigned long long)p->count, p->total_ms, p->p50_ms,
           p->p99_ms, p->max_ms, sep);
 }
