@@ -54,6 +54,11 @@
 #endif
 
 typedef struct gc__prep_s gc__prep_t; /* pageprep.c */
+typedef struct gc__idtab_s {
+  struct entry_s *e;
+  size_t cap;
+  size_t len;
+} gc__idtab_t; /* objid.c */
 
 /* --- Growable vectors (jemalloc-backed, counted in malloced_memory) --- */
 
@@ -217,9 +222,8 @@ struct gc_heap_s {
   gc__vec_t weak_slots; /* pairs: holder, slot */
 
   /* Object ids for snapshots (objid.c). */
-  void *ids;
-  size_t ids_cap;
-  size_t ids_len;
+  gc__idtab_t ids_young;
+  gc__idtab_t ids_old;
   uint64_t next_id;
 
   /* Statistics. */

@@ -1,15 +1,19 @@
 /* objid.c -- stable object ids for heap snapshots.
  *
  * An object gets an id the first time somebody asks (gc_object_id); the
- * heap then keeps an address -> id table and rewrites it at every GC: a
- * moved object keeps its id under its new address, a dead one loses its
- * entry.  Heaps that never ask pay nothing (the table is empty).
+ * heap then keeps address -> id tables and rewrites them at GCs: a moved
+ * object keeps its id under its new address, a dead one loses its entry.
+ * There are two tables, for new-space and for old/large objects, so a
+ * scavenge touches only the young one: after one snapshot of a big heap,
+ * every object has an id, and scanning them all at every scavenge would
+ * cost more than the scavenge.  Heaps that never ask pay nothing.
  * Ids are odd and increase, as V8's heap-object ids do, so a series of
  * snapshots of one heap can be compared by id.  They start at
  * GC_SNAPSHOT_FIRST_OBJECT_ID: the ids below are the snapshot's synthetic
  * nodes' (root, "(GC roots)", sub-roots; see gc_snapshot.h).
  *
- * INV(ids): every key of the table is the address of a live object.
+ * INV(ids): every key is the address of a live object, in the young table
+ * if and only if the object is in new space.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -26,120 +30,127 @@ static size_t slot_of(uintptr_t a, size_t mask) {
   return (size_t)(x >> 17) & mask;
 }
 
-static void put(entry_t *t, size_t mask, uintptr_t a, uint64_t id) {
+static void put_raw(entry_t *e, size_t mask, uintptr_t a, uint64_t id) {
   size_t i = slot_of(a, mask);
-  while (t[i].addr != 0 && t[i].addr != a)
+  while (e[i].addr != 0 && e[i].addr != a)
     i = (i + 1) & mask;
-  t[i].addr = a;
-  t[i].id = id;
+  e[i].addr = a;
+  e[i].id = id;
 }
 
-/* Rebuilds the table with room for N entries. */
-static bool rebuild(gc_heap_t *h, size_t n, entry_t *from, size_t from_cap) {
+static bool tab_init(gc_heap_t *h, gc__idtab_t *t, size_t n) {
   size_t cap = 64;
   while (cap < n * 2)
     cap *= 2;
-  entry_t *t = gc__calloc(h, cap * sizeof *t);
-  if (t == NULL)
+  t->e = gc__calloc(h, cap * sizeof *t->e);
+  if (t->e == NULL)
     return false;
-  for (size_t i = 0; i < from_cap; i++)
-    if (from[i].addr != 0)
-      put(t, cap - 1, from[i].addr, from[i].id);
-  gc__free(h, h->ids, h->ids_cap * sizeof(entry_t));
-  h->ids = t;
-  h->ids_cap = cap;
+  t->cap = cap;
+  t->len = 0;
   return true;
 }
 
-/* Keys of OLD changed in place (N live entries left): rehash them into a
- * fresh table and free OLD.  Out of memory, the ids are forgotten rather
- * than kept under stale keys. */
-static void rehash(gc_heap_t *h, entry_t *old, size_t cap, size_t n) {
-  h->ids = NULL;
-  h->ids_cap = 0;
-  h->ids_len = n;
-  if (!rebuild(h, n, old, cap))
-    h->ids_len = 0;
-  gc__free(h, old, cap * sizeof(entry_t));
+static void tab_free(gc_heap_t *h, gc__idtab_t *t) {
+  gc__free(h, t->e, t->cap * sizeof *t->e);
+  t->e = NULL;
+  t->cap = t->len = 0;
+}
+
+/* Adds A -> ID (A not yet in T).  Returns false when out of memory. */
+static bool tab_put(gc_heap_t *h, gc__idtab_t *t, uintptr_t a, uint64_t id) {
+  if ((t->len + 1) * 2 > t->cap) {
+    gc__idtab_t n;
+    if (!tab_init(h, &n, t->len + 1))
+      return false;
+    for (size_t i = 0; i < t->cap; i++)
+      if (t->e[i].addr != 0)
+        put_raw(n.e, n.cap - 1, t->e[i].addr, t->e[i].id);
+    n.len = t->len;
+    tab_free(h, t);
+    *t = n;
+  }
+  put_raw(t->e, t->cap - 1, a, id);
+  t->len++;
+  return true;
+}
+
+static uint64_t tab_get(const gc__idtab_t *t, uintptr_t a) {
+  if (t->cap == 0)
+    return 0;
+  size_t mask = t->cap - 1;
+  for (size_t i = slot_of(a, mask); t->e[i].addr != 0; i = (i + 1) & mask)
+    if (t->e[i].addr == a)
+      return t->e[i].id;
+  return 0;
+}
+
+static gc__idtab_t *tab_for(gc_heap_t *h, const void *obj) {
+  return gc__is_young(&h->fast, obj) ? &h->ids_young : &h->ids_old;
 }
 
 uint64_t gc_object_id(gc_heap_t *h, const void *obj) {
   if (h == NULL || gc__not_ptr(obj))
     return 0;
-  uintptr_t a = (uintptr_t)obj;
-  entry_t *t = h->ids;
-  if (t != NULL) {
-    size_t mask = h->ids_cap - 1;
-    for (size_t i = slot_of(a, mask); t[i].addr != 0; i = (i + 1) & mask)
-      if (t[i].addr == a)
-        return t[i].id;
-  }
-  if ((h->ids_len + 1) * 2 > h->ids_cap &&
-      !rebuild(h, h->ids_len + 1, h->ids, h->ids_cap))
-    return 0;
+  gc__idtab_t *t = tab_for(h, obj);
+  uint64_t id = tab_get(t, (uintptr_t)obj);
+  if (id != 0)
+    return id;
   if (h->next_id == 0)
     h->next_id = GC_SNAPSHOT_FIRST_OBJECT_ID;
-  uint64_t id = h->next_id;
+  id = h->next_id;
+  if (!tab_put(h, t, (uintptr_t)obj, id))
+    return 0;
   h->next_id += 2;
-  put(h->ids, h->ids_cap - 1, a, id);
-  h->ids_len++;
   return id;
 }
 
-/* After a scavenge's closure, before the flip: objects in the evacuated
- * semispace [lo, lo + size) moved (FWD) or died. */
+/* After a scavenge's closure, before the flip: every young entry moved
+ * (FWD: to new space or, promoted, to old space) or died. */
 void gc__ids_after_scavenge(gc_heap_t *h, uintptr_t lo, size_t size) {
-  if (h->ids_len == 0)
+  gc__idtab_t old = h->ids_young;
+  if (old.len == 0)
     return;
-  entry_t *old = h->ids;
-  size_t cap = h->ids_cap, n = 0;
-  bool moved = false;
-  for (size_t i = 0; i < cap; i++) {
-    uintptr_t a = old[i].addr;
-    if (a == 0)
+  h->ids_young = (gc__idtab_t){NULL, 0, 0};
+  for (size_t i = 0; i < old.cap; i++) {
+    uintptr_t a = old.e[i].addr;
+    if (a == 0 || a - lo >= size)
       continue;
-    if (a - lo < size) {
-      uintptr_t hdr = gc__hdr(a);
-      moved = true;
-      if (hdr & X__FWD) {
-        old[i].addr = hdr & ~X__FWD;
-        n++;
-      } else {
-        old[i].addr = 0;
-      }
-    } else {
-      n++;
-    }
+    uintptr_t hdr = gc__hdr(a);
+    if (!(hdr & X__FWD))
+      continue; /* died */
+    void *n = (void *)(hdr & ~X__FWD);
+    /* Out of memory the id is forgotten, never left under a stale key. */
+    tab_put(h, tab_for(h, n), (uintptr_t)n, old.e[i].id);
   }
-  if (moved)
-    rehash(h, old, cap, n);
+  tab_free(h, &old);
 }
 
-/* After a mark: old and large objects that are not marked died.  Objects
- * still in new space are live. */
+/* After a mark: old and large objects that are not marked died (new-space
+ * objects are all live then). */
 void gc__ids_after_mark(gc_heap_t *h) {
-  if (h->ids_len == 0)
+  gc__idtab_t old = h->ids_old;
+  if (old.len == 0)
     return;
-  entry_t *old = h->ids;
-  size_t cap = h->ids_cap, n = 0;
-  bool dropped = false;
-  for (size_t i = 0; i < cap; i++) {
-    uintptr_t a = old[i].addr;
-    if (a == 0)
-      continue;
-    if (gc__is_young(&h->fast, (void *)a) || (gc__hdr(a) & X__MARK)) {
-      n++;
-    } else {
-      old[i].addr = 0;
-      dropped = true;
-    }
+  size_t live = 0;
+  for (size_t i = 0; i < old.cap; i++)
+    if (old.e[i].addr != 0 && (gc__hdr(old.e[i].addr) & X__MARK))
+      live++;
+  if (live == old.len)
+    return;
+  gc__idtab_t n;
+  if (!tab_init(h, &n, live)) {
+    tab_free(h, &h->ids_old);
+    return;
   }
-  if (dropped)
-    rehash(h, old, cap, n);
+  for (size_t i = 0; i < old.cap; i++)
+    if (old.e[i].addr != 0 && (gc__hdr(old.e[i].addr) & X__MARK))
+      put_raw(n.e, n.cap - 1, old.e[i].addr, old.e[i].id);
+  n.len = live;
+  tab_free(h, &h->ids_old);
+  h->ids_old = n;
 }
 
 void gc__ids_destroy(gc_heap_t *h) {
-  gc__free(h, h->ids, h->ids_cap * sizeof(entry_t));
-  h->ids = NULL;
-  h->ids_cap = h->ids_len = 0;
+  tab_free(h, &h->ids_young);
+  tab_free(h, &h->ids_old);
 }
