@@ -9,6 +9,15 @@ cd "$(dirname "$0")/.."
 tools/deps.sh test
 build=${BUILD_DIR:-build-test}
 mkdir -p "$build" "$build-fuzz"
+# memlab's heap parser checks our snapshots too (tests/gc/snapshot_check.js).
+export TENURE_MEMLAB_DIR=${TENURE_MEMLAB_DIR:-/tmp/tenure-memlab}
+if [ ! -d "$TENURE_MEMLAB_DIR/node_modules/@memlab/heap-analysis" ]; then
+  mkdir -p "$TENURE_MEMLAB_DIR"
+  (cd "$TENURE_MEMLAB_DIR" && { [ -f package.json ] || npm init -y >/dev/null; } &&
+    PUPPETEER_SKIP_DOWNLOAD=1 PUPPETEER_SKIP_CHROMIUM_DOWNLOAD=true \
+    npm install --no-audit --no-fund memlab@2.0.5 >/dev/null 2>&1) ||
+    echo "test.sh: WARNING: could not install memlab; the memlab snapshot check will SKIP" >&2
+fi
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTENURE_WERROR=ON -DTENURE_FUZZ=OFF \
   > "$build/configure.log" 2>&1 || { cat "$build/configure.log"; exit 1; }
 cmake --build "$build" -j"$(nproc)"
