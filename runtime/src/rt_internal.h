@@ -118,6 +118,10 @@ rt_value_t rt__intern(rt_runtime_t *rt, const char *s, size_t len,
 rt__table_t *rt__table_alloc(rt_runtime_t *rt, size_t cap);
 void rt__table_put(gc_heap_t *h, rt__table_t *t, rt_value_t k, rt_value_t v);
 
+/* Writes the shortest round-trip text of finite V != 0 (ECMAScript
+ * notation) and a NUL to OUT (32 bytes); returns the length. */
+size_t rt__dtoa(double v, char *out);
+
 int rt__types_register(gc_heap_t *h);
 int rt__intern_init(rt_runtime_t *rt);
 
