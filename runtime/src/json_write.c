@@ -311,10 +311,12 @@ emit:
   while (n > 0) {
     wframe_t *f = &st[n - 1];
     if (!f->map) {
-      if (f->i < rt_array_length(f->v)) {
+      const rt__elements_t *e = ((const rt__array_t *)f->v)->store;
+      if (e != NULL && f->i < e->len) {
         if (f->i > 0 && (rc = put(o, ",", 1)) < 0)
           goto out;
-        v = rt_array_get(f->v, f->i++);
+        size_t j = e->start + f->i++;
+        v = e->v[j >= e->cap ? j - e->cap : j];
         goto emit;
       }
       n--;
@@ -322,14 +324,18 @@ emit:
         goto out;
       continue;
     }
-    rt_value_t k, x;
-    bool found = false;
-    while (rt_map_next(f->v, &f->i, &k, &x))
-      if (x != RT_UNDEFINED) {
-        found = true;
+    /* The next live entry whose value is not undefined. */
+    const rt__table_t *t = ((const rt__map_t *)f->v)->table;
+    rt_value_t k = RT__HOLE, x = RT_UNDEFINED;
+    while (t != NULL && f->i < t->used) {
+      k = t->e[2 * f->i];
+      x = t->e[2 * f->i + 1];
+      f->i++;
+      if (k != RT__HOLE && x != RT_UNDEFINED)
         break;
-      }
-    if (!found) {
+      k = RT__HOLE;
+    }
+    if (k == RT__HOLE) {
       n--;
       if ((rc = put(o, "}", 1)) < 0)
         goto out;

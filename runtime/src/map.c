@@ -147,7 +147,7 @@ size_t rt_map_capacity(rt_value_t map) {
 }
 
 static inline bool key_ok(rt_value_t k) {
-  return rt_is_int(k) || rt_is_string(k);
+  return rt_is_int(k) || rt__type(k) == &rt__string_type;
 }
 
 rt_value_t rt_map_get(rt_value_t map, rt_value_t key) {

@@ -95,8 +95,16 @@ extern const gc_type_t rt__table_type;
 extern const gc_type_t rt__buffer_type;
 extern const gc_type_t rt__intern_type;
 
+/* The type of a heap value, read inline from the object's header word,
+ * whose layout gc_type.h documents (the descriptor's address with flag bits
+ * in its low GC_TYPE_ALIGN_BITS); valid outside GCs, as any raw access. */
+static inline const gc_type_t *rt__type_of(rt_value_t v) {
+  uintptr_t hdr = ((const uintptr_t *)v)[-1];
+  return (const gc_type_t *)(hdr & ~(uintptr_t)(GC_TYPE_ALIGN - 1));
+}
+
 static inline const gc_type_t *rt__type(rt_value_t v) {
-  return rt_is_heap(v) ? gc_object_type((void *)v) : NULL;
+  return rt_is_heap(v) ? rt__type_of(v) : NULL;
 }
 
 /* --- Internal functions --------------------------------------------------- */

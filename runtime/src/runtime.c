@@ -101,7 +101,7 @@ rt_type_t rt_typeof(rt_value_t v) {
   }
   if (!rt_is_heap(v))
     return RT_TYPE_OTHER;
-  const gc_type_t *t = gc_object_type((void *)v);
+  const gc_type_t *t = rt__type_of(v);
   if (t == &rt__string_type)
     return RT_TYPE_STRING;
   if (t == &rt__number_type)
