@@ -11,8 +11,9 @@
  *    apart by the table's size, see hs__table_stride), so a
  *    key and its value count once.  Primitive (Smi) keys and values have
  *    no edge; an entry whose key and value are both Smis is not seen.  A
- *    table whose edges are not numbered slots (tenure's writer) counts one
- *    entry per edge other than V8's "map" link.
+ *    table whose edges are not numbered slots (tenure's writer) counts its
+ *    property edges (one per entry, named by the key) if it has any, else
+ *    one entry per edge other than V8's "map" link.
  *  - Arrays ("Array" objects): element edges of the array; else the edges
  *    of its internal "elements" store; else, for a store of unboxed
  *    numbers, its capacity estimated from its size.
@@ -122,7 +123,7 @@ static uint32_t table_entries(const hs_snapshot_t *s, uint32_t n,
 {
   const char *nm = hs_node_name(s, n);
   int64_t stride = hs__table_stride(s, n, table);
-  uint32_t edges = 0, numbered = 0;
+  uint32_t edges = 0, numbered = 0, named = 0;
   int64_t lo = INT64_MAX;
   for (uint32_t e = s->first_edge[table]; e < s->first_edge[table + 1];
        e++) {
@@ -136,8 +137,14 @@ static uint32_t table_entries(const hs_snapshot_t *s, uint32_t n,
         lo = v;
     } else if (strcmp(hs_str(s, s->edge_name[e]), "map")) {
       edges++; /* a named entry edge (not V8's hidden class link) */
+      if (s->edge_kind[e] == HS_EDGE_PROPERTY)
+        named++;
     }
   }
+  /* Tenure's writer names each entry's value edge by its key (a property
+   * edge) beside an internal "key" edge: count the entries once. */
+  if (numbered == 0 && named > 0)
+    return named;
   if (numbered == 0)
     return edges;
   /* Distinct entry slots, anchored on the lowest slot seen.  Edges come
