@@ -429,6 +429,43 @@ static void test_container_subclass_tables(void **state)
   hs_snapshot_destroy(s);
 }
 
+/* Tenure's writer: a Map's "(map table)" holds an internal "key" edge and
+ * a property edge named by the key per entry; an Array's elements live in
+ * an "(array elements)" store. */
+static void test_container_tenure_layout(void **state)
+{
+  (void)state;
+  sb_node_t nodes[] = {
+    {"synthetic", "", 1, 0}, {"synthetic", "(GC roots)", 3, 0},
+    {"synthetic", "(Handle scope)", 5, 0}, OBJ("Map", 10001, 16),
+    {"array", "(map table)", 10003, 200}, {"string", "a", 10005, 24},
+    {"string", "b", 10007, 24}, OBJ("Array", 10009, 16),
+    {"array", "(array elements)", 10011, 64}, {"string", "v", 10013, 24},
+  };
+  sb_edge_t edges[] = {
+    {0, "element", NULL, 1, 1}, {1, "element", NULL, 1, 2},
+    {2, "internal", "1", 0, 3}, {2, "internal", "2", 0, 7},
+    {3, "internal", "table", 0, 4},
+    {4, "internal", "key", 0, 5}, {4, "property", "a", 0, 9},
+    {4, "internal", "key", 0, 6}, {4, "property", "b", 0, 9},
+    {7, "internal", "elements", 0, 8},
+    {8, "element", NULL, 0, 9}, {8, "element", NULL, 1, 9},
+    {8, "element", NULL, 2, 9},
+  };
+  hs_snapshot_t *s = build(nodes, 10, edges, 13);
+  assert_int_equal(hs_container_entries(s, 3, HS_CONT_MAP), 2);
+  assert_int_equal(hs_container_entries(s, 7, HS_CONT_ARRAY), 3);
+  hs_bfs_t b;
+  assert_int_equal(hs_bfs(s, &b), 0);
+  char *p;
+  assert_int_equal(hs_path_string(s, &b, 9, &p), 0);
+  assert_string_equal(p, "(GC roots) -> (Handle scope) -> 1 (Map) -> table "
+                      "-> a");
+  free(p);
+  hs_bfs_free(&b);
+  hs_snapshot_destroy(s);
+}
+
 /* A series of hand-made snapshots: a Map cache that keeps its entries
  * (flagged), a Map whose entries are all replaced while it grows (not),
  * and an array that grows then stays flat (not). */
@@ -575,6 +612,7 @@ int main(void)
     cmocka_unit_test(test_container_entries),
     cmocka_unit_test(test_container_cyclic_lists),
     cmocka_unit_test(test_container_subclass_tables),
+    cmocka_unit_test(test_container_tenure_layout),
     cmocka_unit_test(test_leaks_series),
   };
   return cmocka_run_group_tests_name("tools.analysis", tests, NULL, NULL);
