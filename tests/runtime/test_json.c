@@ -295,7 +295,7 @@ static void test_json_doubles_round_trip(void **state) {
 static void test_json_round_trip_document(void **state) {
   rt_strbuf_t doc;
   rt_strbuf_init(&doc);
-  long n = test_scale(3000, 40);
+  long n = test_scale(3000, 200);
   rt_strbuf_append_cstr(&doc, "[");
   for (long i = 0; i < n; i++) {
     char rec[512];

@@ -66,7 +66,7 @@ static void test_map_iteration_survives_gc(void **state) {
   gc_heap_t *h = rt_heap(rt);
   gc_scope_t s;
   gc_scope_open(h, &s);
-  long n = test_scale(2000, 100);
+  long n = test_scale(2000, 400);
   rt_value_t *m = rt_handle(h, rt_map_new(rt, (size_t)n));
   char buf[32];
   for (long i = 0; i < n; i++) {
@@ -108,7 +108,7 @@ static void test_map_million_entries(void **state) {
   gc_scope_t s;
   gc_scope_open(h, &s);
   rt_value_t *m = rt_handle(h, rt_map_new(rt, 0));
-  long n = test_scale(1000000, 3000);
+  long n = test_scale(1000000, 6000);
   char buf[32];
   double t0 = rt_test_now_ms();
   for (long i = 0; i < n; i++) {
@@ -161,7 +161,7 @@ static void test_map_deletes_interleaved_stay_bounded(void **state) {
   gc_scope_t s;
   gc_scope_open(h, &s);
   rt_value_t *m = rt_handle(h, rt_map_new(rt, 0));
-  long n = test_scale(300000, 3000), w = 100;
+  long n = test_scale(300000, 10000), w = 100;
   size_t maxcap = 0;
   char buf[32];
   for (long i = 0; i < n; i++) {

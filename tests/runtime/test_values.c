@@ -80,7 +80,7 @@ static void test_intern_is_unique_and_weak(void **state) {
   assert_true(*keep == *again);
   assert_true(rt_string_is_interned(*keep));
   /* Many interned strings that nobody references. */
-  long n = test_scale(20000, 500);
+  long n = test_scale(20000, 2000);
   char buf[32];
   for (long i = 0; i < n; i++) {
     int len = snprintf(buf, sizeof buf, "dead-%ld", i);
@@ -131,7 +131,7 @@ static void test_array_push_pop_shift(void **state) {
   gc_scope_open(h, &s);
   rt_value_t *a = rt_handle(h, rt_array_new(rt, 0));
   assert_true(rt_is_array(*a));
-  long n = test_scale(10000, 300);
+  long n = test_scale(10000, 1500);
   for (long i = 0; i < n; i++) {
     gc_scope_t in;
     gc_scope_open(h, &in);
