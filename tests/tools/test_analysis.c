@@ -441,6 +441,9 @@ static void test_container_tenure_layout(void **state)
     {"array", "(map table)", 10003, 200}, {"string", "a", 10005, 24},
     {"string", "b", 10007, 24}, OBJ("Array", 10009, 16),
     {"array", "(array elements)", 10011, 64}, {"string", "v", 10013, 24},
+    /* A V8 array of unboxed numbers: only the store's "map" edge. */
+    OBJ("Array", 10015, 32), {"array", "(object elements)", 10017, 96},
+    {"hidden", "system / Map", 10019, 72},
   };
   sb_edge_t edges[] = {
     {0, "element", NULL, 1, 1}, {1, "element", NULL, 1, 2},
@@ -451,8 +454,12 @@ static void test_container_tenure_layout(void **state)
     {7, "internal", "elements", 0, 8},
     {8, "element", NULL, 0, 9}, {8, "element", NULL, 1, 9},
     {8, "element", NULL, 2, 9},
+    {2, "internal", "3", 0, 10}, {10, "internal", "elements", 0, 11},
+    {11, "internal", "map", 0, 12},
   };
-  hs_snapshot_t *s = build(nodes, 10, edges, 13);
+  hs_snapshot_t *s = build(nodes, 13, edges, 16);
+  /* Capacity from the store's size: (96 - 16) / 8. */
+  assert_int_equal(hs_container_entries(s, 10, HS_CONT_ARRAY), 10);
   assert_int_equal(hs_container_entries(s, 3, HS_CONT_MAP), 2);
   assert_int_equal(hs_container_entries(s, 7, HS_CONT_ARRAY), 3);
   hs_bfs_t b;

@@ -181,7 +181,9 @@ static uint32_t array_entries(const hs_snapshot_t *s, uint32_t n)
   if (store == UINT32_MAX)
     return 0;
   for (uint32_t e = s->first_edge[store]; e < s->first_edge[store + 1]; e++)
-    if (s->edge_kind[e] != HS_EDGE_WEAK)
+    if (s->edge_kind[e] != HS_EDGE_WEAK &&
+        (s->edge_kind[e] == HS_EDGE_ELEMENT ||
+         strcmp(hs_str(s, s->edge_name[e]), "map")))
       count++;
   if (count)
     return count;
