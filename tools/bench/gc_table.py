@@ -198,7 +198,7 @@ def main():
             p("")
             p(f"tenure full GC: **{g.get('full_ms_per_live_mb', 0):.4f} ms per MB live** "
               f"({g['full']['count']} full GCs, {g['full']['total_ms']:.1f} ms total); "
-              f"gc.scavenges {g.get('scavenges')} (counts the scavenge inside each full GC too), bytes promoted {g.get('bytes_promoted', 0) / 1048576.0:.1f} MB, "
+              f"gc.scavenges {g.get('scavenges')} (scavenges only; each full GC also scavenges, counted under full), bytes promoted {g.get('bytes_promoted', 0) / 1048576.0:.1f} MB, "
               f"semi_space_size {g.get('semi_space_size', 0) / 1048576.0:.1f} MB, used heap at exit {live:.1f} MB, "
               f"total pause {g.get('total_pause_ms', 0):.1f} ms.")
             # cross-check the JSON against the --trace-gc lines of the same run
