@@ -279,6 +279,66 @@ static void test_heap_object_ids_stable_across_moves(void **state) {
   gc_heap_destroy(h);
 }
 
+static void test_heap_trace_gc_lines(void **state) {
+  (void)state;
+  gc_options_t o;
+  test_options(&o);
+  o.trace_gc = true;
+  o.stress_gc = false;
+  o.gc_interval = 0;
+  FILE *f = tmpfile();
+  assert_non_null(f);
+  o.trace_file = f;
+  gc_heap_t *h = test_heap_with(&o);
+  test_register_zoo(h);
+  gc_collect(h, GC_COLLECT_MINOR);
+  gc_collect(h, GC_COLLECT_FULL);
+  for (int i = 0; i < 20000; i++)
+    test_pair(h, NULL, NULL, i); /* allocation-failure scavenges */
+  uint64_t n = test_stats(h).scavenges + test_stats(h).full_gcs;
+  rewind(f);
+  char line[512];
+  uint64_t lines = 0, scav = 0, full = 0;
+  while (fgets(line, sizeof line, f) != NULL) {
+    /* [pid:0xheap]   12 ms: Scavenge 1.0 (2.0) -> 0.1 (2.0) MB, 0.08 / 0.00 ms  (reason) */
+    int pid;
+    void *addr;
+    double t, b, bc, a, ac, pause, ext;
+    char kind[32];
+    assert_int_equal(sscanf(line, "[%d:%p] %lf ms: %31s %lf (%lf) -> %lf (%lf) MB, %lf / %lf ms",
+                            &pid, &addr, &t, kind, &b, &bc, &a, &ac, &pause, &ext), 10);
+    assert_ptr_equal(addr, (void *)h);
+    assert_non_null(strstr(line, "  ("));
+    if (strcmp(kind, "Scavenge") == 0)
+      scav++;
+    else if (strcmp(kind, "Mark-Sweep") == 0)
+      full++;
+    else
+      fail_msg("unexpected kind %s", kind);
+    lines++;
+  }
+  assert_int_equal(lines, n);
+  assert_true(scav >= 2 && full >= 1);
+  /* The statistics as one JSON object with V8's field names. */
+  rewind(f);
+  assert_int_equal(ftruncate(fileno(f), 0), 0);
+  assert_int_equal(gc_heap_stats_json(h, f), 0);
+  fflush(f);
+  rewind(f);
+  char json[4096];
+  size_t len = fread(json, 1, sizeof json - 1, f);
+  json[len] = 0;
+  assert_true(json[0] == '{' && json[len - 2] == '}');
+  const char *keys[] = {"\"total_heap_size\":", "\"used_heap_size\":",
+                        "\"heap_size_limit\":", "\"malloced_memory\":",
+                        "\"external_memory\":", "\"space_name\":\"new_space\"",
+                        "\"scavenge\":{\"count\":", "\"p99_ms\":"};
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+    assert_non_null(strstr(json, keys[i]));
+  gc_heap_destroy(h);
+  fclose(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_heap_large_objects),
@@ -290,6 +350,7 @@ int main(void) {
       cmocka_unit_test(test_heap_verifier_catches_missing_barrier),
       cmocka_unit_test(test_heap_stale_pointer_is_reported),
       cmocka_unit_test(test_heap_object_ids_stable_across_moves),
+      cmocka_unit_test(test_heap_trace_gc_lines),
   };
   return cmocka_run_group_tests_name("gc.heap", tests, NULL, NULL);
 }
