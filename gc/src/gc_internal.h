@@ -264,7 +264,7 @@ double gc__now_ms(void);
 /* --- nursery.c ---------------------------------------------------------- */
 int gc__nursery_init(gc_heap_t *h);
 void gc__nursery_destroy(gc_heap_t *h);
-void gc__scavenge(gc_heap_t *h, bool promote_all);
+void gc__scavenge(gc_heap_t *h);
 size_t gc__young_used(const gc_heap_t *h);
 void gc__nursery_walk(gc_heap_t *h, gc_object_fn fn, void *data);
 size_t gc__obj_total(const void *obj, const gc_type_t *t);

@@ -180,7 +180,7 @@ static void minor_gc(gc_heap_t *h, const char *reason) {
   size_t before = gc__used_bytes(h), before_c = gc__committed_bytes(h);
   double t0 = gc__now_ms();
   h->in_gc = true;
-  gc__scavenge(h, false);
+  gc__scavenge(h);
   gc__old_sweep_some(h, SWEEP_PER_SCAVENGE);
   h->in_gc = false;
   h->scavenges++;
@@ -198,7 +198,7 @@ void gc__full_gc(gc_heap_t *h, const char *reason, bool eager_sweep) {
   double t0 = gc__now_ms();
   h->in_gc = true;
   gc__old_finish_sweep(h);
-  gc__scavenge(h, false); /* survivors left young are roots of the mark */
+  gc__scavenge(h); /* survivors left young are roots of the mark */
   gc__mark(h);
   gc__large_sweep(h);
   gc__old_prepare_sweep(h);

@@ -290,7 +290,7 @@ static void resize(gc_heap_t *h, size_t used, size_t survived) {
     gc__prep_request(h, h->semi_cap - h->pool_len * GC__PAGE_SIZE);
 }
 
-void gc__scavenge(gc_heap_t *h, bool promote_all) {
+void gc__scavenge(gc_heap_t *h) {
   scav_t s;
   memset(&s, 0, sizeof s);
   s.v.visit = visit;
@@ -302,7 +302,7 @@ void gc__scavenge(gc_heap_t *h, bool promote_all) {
   UNPOISON((void *)to_lo, h->semi_max);
   VALGRIND_MAKE_MEM_UNDEFINED((void *)to_lo, h->semi_max);
   s.to_top = to_lo;
-  s.max_age = (promote_all || h->fast_promotion) ? 0 : (unsigned)h->opt.promotion_age;
+  s.max_age = h->fast_promotion ? 0 : (unsigned)h->opt.promotion_age;
   size_t used = gc__young_used(h);
   uintptr_t scan = to_lo;
 
