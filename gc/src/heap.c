@@ -410,10 +410,6 @@ size_t gc_heap_limit(const gc_heap_t *h) { return h->limit; }
 uint64_t gc_heap_epoch(const gc_heap_t *h) { return h->epoch; }
 const gc_options_t *gc_heap_options(const gc_heap_t *h) { return &h->opt; }
 
-const gc_type_t *gc_object_type(const void *obj) {
-  return gc__type_of_hdr(gc__hdr(obj));
-}
-
 size_t gc_object_size(const void *obj) {
   const gc_type_t *t = gc_object_type(obj);
   return t->size_of != NULL ? t->size_of(obj) : t->size;

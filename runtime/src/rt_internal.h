@@ -95,12 +95,10 @@ extern const gc_type_t rt__table_type;
 extern const gc_type_t rt__buffer_type;
 extern const gc_type_t rt__intern_type;
 
-/* The type of a heap value, read inline from the object's header word,
- * whose layout gc_type.h documents (the descriptor's address with flag bits
- * in its low GC_TYPE_ALIGN_BITS); valid outside GCs, as any raw access. */
+/* The type of a heap value (gc_object_type reads the header inline);
+ * valid outside GCs, as any raw access. */
 static inline const gc_type_t *rt__type_of(rt_value_t v) {
-  uintptr_t hdr = ((const uintptr_t *)v)[-1];
-  return (const gc_type_t *)(hdr & ~(uintptr_t)(GC_TYPE_ALIGN - 1));
+  return gc_object_type((const void *)v);
 }
 
 static inline const gc_type_t *rt__type(rt_value_t v) {

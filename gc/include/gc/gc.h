@@ -82,8 +82,7 @@ GC_EXTERN uint64_t gc_heap_epoch(const gc_heap_t *h);
 /* The options the heap runs with (after defaults were applied). */
 GC_EXTERN const gc_options_t *gc_heap_options(const gc_heap_t *h);
 
-/* The type and payload size of an object. */
-GC_EXTERN const gc_type_t *gc_object_type(const void *obj);
+/* The payload size of an object. */
 GC_EXTERN size_t gc_object_size(const void *obj);
 
 /* A message for a negative error code from any gc_ function. */
@@ -112,6 +111,14 @@ GC_EXTERN void gc__register_finalizable(gc_heap_t *h, void *obj);
 GC_EXTERN void gc__barrier_slow(gc_heap_t *h, void *obj);
 GC_EXTERN void **gc__handle_slow(gc_heap_t *h, void *obj);
 GC_EXTERN void gc__scope_mismatch(gc_heap_t *h, struct gc_scope_s *s);
+
+/* The type of an object: its header word (just before OBJ) is the
+ * descriptor's address with flag bits in the low GC_TYPE_ALIGN_BITS.
+ * Inline, since value layers ask on every operation.  Not a GC point. */
+static inline const gc_type_t *gc_object_type(const void *obj) {
+  uintptr_t hdr = ((const uintptr_t *)obj)[-1];
+  return (const gc_type_t *)(hdr & ~(uintptr_t)(GC_TYPE_ALIGN - 1));
+}
 
 static inline bool gc__is_young(const gc__fast_t *f, const void *p) {
   return (uintptr_t)p - f->young_lo < f->young_size;
