@@ -30,7 +30,13 @@ static int nsnap;
 
 static const char *const fixtures[] = {
   "map_cache", "session_table", "array_queue", "linked_queue", "listeners",
-  "lru_bounded", "churn", "grow_flat", "server"};
+  "lru_bounded", "churn", "grow_flat", "server", "fast_queue"};
+
+/* random_arrays series: (seed, snapshots).  Over 3 snapshots the old
+ * length-only rule flagged 2, 1, 2 and 1 of their 8 arrays. */
+static const int random_series[][2] = {
+  {1, 3}, {2, 3}, {3, 3}, {4, 3}, {1, 5}, {2, 5}};
+static int nrandom;
 
 static int run(const char *cmd)
 {
@@ -55,6 +61,18 @@ static int setup(void **state)
       return -1;
     }
   }
+  /* Under valgrind only the first two series (the analysis is slow). */
+  nrandom = getenv("TENURE_TEST_VALGRIND") ? 2 : 6;
+  for (int i = 0; i < nrandom; i++) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' --expose-gc '%s/random_arrays.js' '%s' "
+             "%d 200 %d >/dev/null", node_exe, fixture_dir, tmpdir,
+             random_series[i][1], random_series[i][0]);
+    if (run(cmd) != 0) {
+      fprintf(stderr, "fixture random_arrays failed: %s\n", cmd);
+      return -1;
+    }
+  }
   return 0;
 }
 
@@ -69,13 +87,18 @@ static int teardown(void **state)
 typedef struct {
   hs_snapshot_t *s[8];
   hs_leak_t *l;
-  int n;
+  int n;        /* findings, suspects included */
+  int flagged;  /* findings that are not suspects (they come first) */
+  int snaps;
 } result_t;
 
-static void analyze(const char *name, result_t *r)
+/* Runs hs_leaks on the series <name>-0 .. <name>-<snaps - 1>, asking for
+ * the suspects too. */
+static void analyze_n(const char *name, int snaps, result_t *r)
 {
   memset(r, 0, sizeof *r);
-  for (int i = 0; i < nsnap; i++) {
+  r->snaps = snaps;
+  for (int i = 0; i < snaps; i++) {
     char path[512], err[HS_ERRMSG_MAX];
     snprintf(path, sizeof path, "%s/%s-%d.heapsnapshot", tmpdir, name, i);
     int rc = hs_snapshot_read(path, NULL, &r->s[i], err);
@@ -84,18 +107,39 @@ static void analyze(const char *name, result_t *r)
     assert_int_equal(rc, 0);
     assert_int_equal(hs_dominators(r->s[i]), 0);
   }
-  r->n = hs_leaks(r->s, nsnap, NULL, &r->l);
+  hs_leak_options_t o;
+  hs_leak_options_default(&o);
+  o.suspects = 1;
+  r->n = hs_leaks(r->s, snaps, &o, &r->l);
   assert_true(r->n >= 0);
-  for (int f = 0; f < r->n; f++)
-    print_message("  %s: %s %s (%s) %s\n", name,
+  while (r->flagged < r->n && !r->l[r->flagged].suspect)
+    r->flagged++;
+  for (int f = 0; f < r->n; f++) {
+    if (f >= r->flagged)
+      assert_int_equal(r->l[f].suspect, 1);
+    print_message("  %s: %s%s %s (%s) %s\n", name,
+                  r->l[f].suspect ? "suspect " : "",
                   hs_leak_kind_name(r->l[f].kind), r->l[f].name,
                   r->l[f].ctor, r->l[f].path);
+  }
+  /* Without the option, hs_leaks returns exactly the flagged ones. */
+  hs_leak_t *plain = NULL;
+  int np = hs_leaks(r->s, snaps, NULL, &plain);
+  assert_int_equal(np, r->flagged);
+  for (int f = 0; f < np; f++)
+    assert_int_equal(plain[f].id, r->l[f].id);
+  hs_leaks_free(plain, np, snaps);
+}
+
+static void analyze(const char *name, result_t *r)
+{
+  analyze_n(name, nsnap, r);
 }
 
 static void release(result_t *r)
 {
-  hs_leaks_free(r->l, r->n, nsnap);
-  for (int i = 0; i < nsnap; i++)
+  hs_leaks_free(r->l, r->n, r->snaps);
+  for (int i = 0; i < r->snaps; i++)
     hs_snapshot_destroy(r->s[i]);
 }
 
@@ -119,7 +163,24 @@ static void expect_one(const char *fixture, hs_leak_kind_t kind,
   result_t r;
   analyze(fixture, &r);
   assert_int_equal(r.n, 1);
+  assert_int_equal(r.flagged, 1);
   check_finding(&r.l[0], kind, name, ctor);
+  release(&r);
+}
+
+/* A queue whose entries are all replaced between snapshots has only its
+ * length as evidence: flagged from three growing intervals (4 snapshots),
+ * a suspect with 3 snapshots. */
+static void expect_queue(const char *fixture, const char *name,
+                         const char *ctor)
+{
+  result_t r;
+  analyze(fixture, &r);
+  assert_int_equal(r.n, 1);
+  assert_int_equal(r.flagged, nsnap >= 4 ? 1 : 0);
+  assert_int_equal(r.l[0].suspect, nsnap >= 4 ? 0 : 1);
+  check_finding(&r.l[0], HS_LEAK_QUEUE, name, ctor);
+  assert_true(r.l[0].retention < 0.5);
   release(&r);
 }
 
@@ -146,13 +207,13 @@ static void test_leaks_session_table(void **state)
 static void test_leaks_array_queue(void **state)
 {
   (void)state;
-  expect_one("array_queue", HS_LEAK_QUEUE, "jobs", "Array");
+  expect_queue("array_queue", "jobs", "Array");
 }
 
 static void test_leaks_linked_queue(void **state)
 {
   (void)state;
-  expect_one("linked_queue", HS_LEAK_QUEUE, "outbox", "LinkedQueue");
+  expect_queue("linked_queue", "outbox", "LinkedQueue");
 }
 
 static void test_leaks_listeners(void **state)
@@ -173,6 +234,32 @@ static void test_leaks_listeners(void **state)
                            "_events (Object) -> reload (Array)"));
   }
   release(&r);
+}
+
+static void test_leaks_fast_queue(void **state)
+{
+  (void)state;
+  /* 20 pushes and 19 shifts per tick: no job outlives an interval. */
+  expect_queue("fast_queue", "outbound", "Array");
+}
+
+static void test_leaks_random_arrays_not_flagged(void **state)
+{
+  (void)state;
+  for (int i = 0; i < nrandom; i++) {
+    char name[64];
+    snprintf(name, sizeof name, "random_arrays_%d_%d", random_series[i][0],
+             random_series[i][1]);
+    result_t r;
+    analyze_n(name, random_series[i][1], &r);
+    assert_int_equal(r.flagged, 0);
+    /* What grew by chance over 3 snapshots is listed as a suspect. */
+    for (int f = 0; f < r.n; f++) {
+      assert_int_equal(r.l[f].kind, HS_LEAK_QUEUE);
+      assert_int_equal(random_series[i][1], 3);
+    }
+    release(&r);
+  }
 }
 
 static void test_leaks_lru_not_flagged(void **state)
@@ -239,6 +326,23 @@ static void test_cli_exit_codes_and_json(void **state)
   snprintf(args, sizeof args, "leaks churn-0.heapsnapshot "
            "churn-1.heapsnapshot churn-2.heapsnapshot > churn.txt");
   assert_int_equal(tool(args), 0);
+  /* Only a suspect (a fast-draining queue over 3 snapshots): exit 0, and
+   * it is listed under "suspects", not "findings". */
+  snprintf(args, sizeof args, "leaks fast_queue-0.heapsnapshot "
+           "fast_queue-1.heapsnapshot fast_queue-2.heapsnapshot --json "
+           "> suspect.json");
+  assert_int_equal(tool(args), 0);
+  snprintf(args, sizeof args, "cd '%s' && '%s' -e \""
+           "const d = JSON.parse(require('fs').readFileSync('suspect.json'));"
+           "if (d.findings.length !== 0 || d.suspects.length !== 1 ||"
+           "    d.suspects[0].name !== 'outbound' ||"
+           "    d.suspects[0].kind !== 'queue')"
+           "  process.exit(3);\"", tmpdir, node_exe);
+  assert_int_equal(run(args), 0);
+  snprintf(args, sizeof args, "leaks fast_queue-0.heapsnapshot "
+           "fast_queue-1.heapsnapshot fast_queue-2.heapsnapshot "
+           "> suspect.txt && grep -q '^1 suspect: ' suspect.txt");
+  assert_int_equal(tool(args), 0);
   /* Usage errors: exit 2. */
   assert_int_equal(tool("leaks churn-0.heapsnapshot churn-1.heapsnapshot "
                         "2>/dev/null"), 2);
@@ -293,6 +397,8 @@ int main(int argc, char **argv)
     cmocka_unit_test(test_leaks_array_queue),
     cmocka_unit_test(test_leaks_linked_queue),
     cmocka_unit_test(test_leaks_listeners),
+    cmocka_unit_test(test_leaks_fast_queue),
+    cmocka_unit_test(test_leaks_random_arrays_not_flagged),
     cmocka_unit_test(test_leaks_lru_not_flagged),
     cmocka_unit_test(test_leaks_churn_not_flagged),
     cmocka_unit_test(test_leaks_grow_then_flat_not_flagged),

@@ -455,3 +455,44 @@ uint32_t hs__chain_via(const hs_snapshot_t *s, uint32_t n, uint32_t *via)
 {
   return holder_chain(s, n, via, NULL);
 }
+
+uint32_t hs__queue_members(const hs_snapshot_t *s, uint32_t n, uint8_t kind,
+                           void (*fn)(void *ctx, uint32_t node), void *ctx)
+{
+  uint32_t count = 0;
+  if (kind == HS_CONT_CHAIN) {
+    uint32_t via;
+    uint32_t len = holder_chain(s, n, &via, NULL);
+    if (via == UINT32_MAX)
+      return 0;
+    /* chain_length counted the distinct nodes, so walking that many
+     * steps from the head visits each once, cycles included. */
+    uint32_t h = s->edge_to[via], v = h;
+    uint32_t name = s->edge_name[link_edge(s, h)];
+    for (; v != UINT32_MAX && count < len; count++) {
+      fn(ctx, v);
+      v = next_link(s, v, name, h);
+    }
+    return count;
+  }
+  if (kind != HS_CONT_ARRAY)
+    return 0;
+  for (uint32_t e = s->first_edge[n]; e < s->first_edge[n + 1]; e++)
+    if (s->edge_kind[e] == HS_EDGE_ELEMENT) {
+      fn(ctx, s->edge_to[e]);
+      count++;
+    }
+  if (count)
+    return count;
+  uint32_t store = find_internal(s, n, "elements");
+  if (store == UINT32_MAX)
+    return 0;
+  for (uint32_t e = s->first_edge[store]; e < s->first_edge[store + 1]; e++)
+    if (s->edge_kind[e] != HS_EDGE_WEAK &&
+        (s->edge_kind[e] == HS_EDGE_ELEMENT ||
+         strcmp(hs_str(s, s->edge_name[e]), "map"))) {
+      fn(ctx, s->edge_to[e]);
+      count++;
+    }
+  return count;
+}

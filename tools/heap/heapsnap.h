@@ -267,8 +267,12 @@ typedef struct {
   uint32_t *entries;      /* one per snapshot */
   uint64_t *retained;     /* one per snapshot */
   int64_t growth_bytes;   /* last - first retained */
-  double retention;       /* min share of entries kept between snapshots
-                             (keyed collections), -1 when not measured */
+  double retention;       /* keyed collections: min share of entries kept
+                             between snapshots; queues: share kept over
+                             the last interval; -1 when not measured */
+  int suspect;            /* 1: a queue that grew in every interval but
+                             with too little evidence to flag (see
+                             hs_leak_options_t.suspects) */
 } hs_leak_t;
 
 typedef struct {
@@ -278,13 +282,19 @@ typedef struct {
                                 and lists (default 4096); keyed
                                 collections and listeners need 1/4 */
   double min_retention;      /* keyed collections must keep this share of
-                                their entries per interval (default 0.5) */
+                                their entries per interval (default 0.5);
+                                a queue flagged from fewer than three
+                                growing intervals must keep it over the
+                                last one */
+  int suspects;              /* also return the suspects, after the
+                                flagged findings (default 0) */
 } hs_leak_options_t;
 
 void hs_leak_options_default(hs_leak_options_t *o);
 
 /* Analyses a time-ordered series of n >= 3 snapshots (dominators must be
- * computed) and returns the findings ranked by growth in bytes.  Returns the
+ * computed) and returns the findings ranked by growth in bytes (flagged
+ * ones first, then suspects when o->suspects is set).  Returns the
  * count or a negative errno; free with hs_leaks_free. */
 int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
              hs_leak_t **out);

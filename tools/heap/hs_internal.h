@@ -34,6 +34,12 @@ int hs__node_row(hs__classes_t *c, const hs_snapshot_t *s, uint32_t n,
  * the holder's edge to the head in *via (UINT32_MAX if none). */
 uint32_t hs__chain_via(const hs_snapshot_t *s, uint32_t n, uint32_t *via);
 
+/* Calls fn for each entry node of queue n (kind HS_CONT_ARRAY: the
+ * element targets; HS_CONT_CHAIN: the links of its longest list) and
+ * returns how many; 0 for other kinds. */
+uint32_t hs__queue_members(const hs_snapshot_t *s, uint32_t n, uint8_t kind,
+                           void (*fn)(void *ctx, uint32_t node), void *ctx);
+
 /* Slots per entry in the hash table `table` of Map/Set-like object n:
  * 3 for V8 OrderedHashMap, 2 for OrderedHashSet and weak collections. */
 int64_t hs__table_stride(const hs_snapshot_t *s, uint32_t n, uint32_t table);

@@ -19,7 +19,14 @@
  *     min_retention of the entries (child object ids) they held in the
  *     previous snapshot: a cache that leaks keeps what it had, while a
  *     fluctuating map or a churning one replaces its entries.  Queues are
- *     exempt: a queue that leaks still drains from its head.
+ *     exempt: a queue that leaks still drains from its head;
+ *  5. queues (arrays that are not listener lists, and linked lists) grew
+ *     in at least three intervals, or kept at least min_retention of
+ *     their entries (by node id) over the last interval.  Otherwise
+ *     their length is the only evidence, and a length that fluctuates at
+ *     random grows in both intervals of a 3-snapshot series one time in
+ *     six: such a queue is a suspect, returned (after the flagged
+ *     findings, with suspect set) only when o->suspects asks for it.
  *
  * Findings nested in another finding (dominated by its node in the last
  * snapshot) are dropped, so a leaking table of sessions is reported once
@@ -38,6 +45,7 @@ void hs_leak_options_default(hs_leak_options_t *o)
   o->min_entries = 8;
   o->min_growth_bytes = 4096;
   o->min_retention = 0.5;
+  o->suspects = 0;
 }
 
 const char *hs_leak_kind_name(hs_leak_kind_t k)
@@ -267,6 +275,61 @@ done:
   return r;
 }
 
+/* --- Queues: did the entries outlive an interval? --- */
+
+typedef struct {
+  const hs_snapshot_t *s;
+  uint32_t *ids;
+  uint32_t n, cap;
+  int err;
+} qids_t;
+
+static void q_add(void *ctx, uint32_t node)
+{
+  qids_t *q = ctx;
+  if (q->err)
+    return;
+  if (q->n == q->cap) {
+    uint32_t nc = q->cap ? q->cap * 2 : 64;
+    uint32_t *nv = realloc(q->ids, sizeof *nv * nc);
+    if (!nv) {
+      q->err = -ENOMEM;
+      return;
+    }
+    q->ids = nv;
+    q->cap = nc;
+  }
+  q->ids[q->n++] = q->s->node_id[node];
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Share of queue a's entries (by node id: a queue holds objects, and a
+ * rebuilt string is a new job) that queue b still holds.  0 when a had
+ * none or they cannot be told apart. */
+static double queue_kept(const hs_snapshot_t *sa, uint32_t na,
+                         const hs_snapshot_t *sb, uint32_t nb, uint8_t kind)
+{
+  qids_t a = {sa, NULL, 0, 0, 0}, b = {sb, NULL, 0, 0, 0};
+  double r = 0.0;
+  hs__queue_members(sa, na, kind, q_add, &a);
+  hs__queue_members(sb, nb, kind, q_add, &b);
+  if (!a.err && !b.err && a.n && b.n) {
+    qsort(b.ids, b.n, sizeof *b.ids, cmp_u32);
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < a.n; i++)
+      kept += bsearch(&a.ids[i], b.ids, b.n, sizeof *b.ids, cmp_u32) != NULL;
+    r = (double)kept / a.n;
+  }
+  free(a.ids);
+  free(b.ids);
+  return r;
+}
+
 /* Whether most entries are functions: a listener list. */
 static int mostly_closures(const hs_snapshot_t *s, uint32_t n, uint8_t kind)
 {
@@ -314,6 +377,8 @@ static int is_nested(const hs_snapshot_t *s, uint32_t n, const uint32_t *set,
 static int cmp_leak(const void *a, const void *b)
 {
   const hs_leak_t *x = a, *y = b;
+  if (x->suspect != y->suspect)
+    return x->suspect - y->suspect;
   if (x->growth_bytes != y->growth_bytes)
     return x->growth_bytes > y->growth_bytes ? -1 : 1;
   return x->id < y->id ? -1 : x->id > y->id;
@@ -458,6 +523,22 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
     if (ret[n - 1] - ret[first] < need)
       continue;
     double retention = -1.0;
+    int suspect = 0;
+    if ((k->kind == HS_CONT_ARRAY && !listeners) ||
+        k->kind == HS_CONT_CHAIN) {
+      /* A queue has only its length as evidence unless its entries
+       * outlive an interval.  Growth in two intervals is what a length
+       * that fluctuates at random shows one time in six, so it takes
+       * three growing intervals, or a queue that kept at least
+       * min_retention of its entries over the last one (a stalled or
+       * append-only queue: a fluctuating one drains between snapshots). */
+      retention = queue_kept(snaps[n - 2], nodes[n - 2], last, k->node,
+                             k->kind);
+      if (n - 1 - first < 3 && retention < o->min_retention)
+        suspect = 1;
+      if (suspect && !o->suspects)
+        continue;
+    }
     if (k->kind == HS_CONT_MAP || k->kind == HS_CONT_DICT) {
       retention = 1.0;
       for (int j = first; j + 1 < n; j++) {
@@ -499,6 +580,7 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
     l->id = id;
     l->growth_bytes = (int64_t)(ret[n - 1] - ret[0]);
     l->retention = retention;
+    l->suspect = suspect;
     if (k->kind == HS_CONT_CHAIN)
       l->kind = HS_LEAK_QUEUE;
     else if (listeners)
@@ -512,7 +594,10 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
    * node (a dictionary that also holds a list). */
   int w = 0;
   for (int i = 0; i < nfound; i++) {
-    int drop = is_nested(last, found_node[i], found_node, nfound);
+    int drop = 0;
+    for (int j = 0; j < nfound && !drop; j++)
+      if (j != i && (!found[j].suspect || found[i].suspect))
+        drop = is_nested(last, found_node[i], &found_node[j], 1);
     for (int j = 0; j < i && !drop; j++)
       if (found_node[j] == found_node[i])
         drop = 1;

@@ -58,6 +58,7 @@ static int parse_args(int argc, char **argv, args_t *a)
   a->top = 20;
   a->max_paths = 5;
   hs_leak_options_default(&a->leak);
+  a->leak.suspects = 1;
   for (int i = 2; i < argc; i++) {
     const char *p = argv[i];
     double v;
@@ -349,6 +350,64 @@ static void human_bytes(uint64_t v, char *buf, size_t n)
     snprintf(buf, n, "%" PRIu64 " B", v);
 }
 
+/* One finding of `leaks --json` (f: its rank in its list). */
+static void leak_json(const hs_leak_t *l, int f, int n)
+{
+  printf("%s\n  {\"kind\": \"%s\", \"container\": {\"id\": %u, "
+         "\"name\": ", f ? "," : "", hs_leak_kind_name(l->kind), l->id);
+  hs_json_str(stdout, l->ctor);
+  printf(", \"type\": ");
+  hs_json_str(stdout, l->type);
+  printf("}, \"name\": ");
+  hs_json_str(stdout, l->name);
+  printf(", \"path\": ");
+  hs_json_str(stdout, l->path);
+  printf(", \"entries\": [");
+  for (int i = 0; i < n; i++)
+    printf("%s%u", i ? ", " : "", l->entries[i]);
+  printf("], \"retained_bytes\": [");
+  for (int i = 0; i < n; i++)
+    printf("%s%" PRIu64, i ? ", " : "", l->retained[i]);
+  printf("], \"growth_bytes\": [");
+  for (int i = 1; i < n; i++)
+    printf("%s%" PRId64, i > 1 ? ", " : "",
+           (int64_t)(l->retained[i] - l->retained[i - 1]));
+  printf("], \"growth_entries\": [");
+  for (int i = 1; i < n; i++)
+    printf("%s%" PRId64, i > 1 ? ", " : "",
+           (int64_t)l->entries[i] - (int64_t)l->entries[i - 1]);
+  printf("], \"total_growth_bytes\": %" PRId64, l->growth_bytes);
+  if (l->retention >= 0)
+    printf(", \"kept_entries_share\": %.3f", l->retention);
+  printf(", \"remedy\": ");
+  hs_json_str(stdout, hs_leak_remedy(l->kind));
+  printf("}");
+}
+
+/* One finding of `leaks`, readable (f: its rank in its list). */
+static void leak_text(const hs_leak_t *l, int f, int n)
+{
+  char b1[32];
+  human_bytes((uint64_t)l->growth_bytes, b1, sizeof b1);
+  printf("\n#%d %s: %s (%s @%u), grew %s over %d intervals\n", f + 1,
+         hs_leak_kind_name(l->kind), l->name, l->ctor, l->id, b1, n - 1);
+  printf("   path:     %s\n", l->path);
+  printf("   entries: ");
+  for (int i = 0; i < n; i++)
+    printf(" %u", l->entries[i]);
+  printf("\n   retained:");
+  for (int i = 0; i < n; i++) {
+    human_bytes(l->retained[i], b1, sizeof b1);
+    printf(" %s%s", b1, i + 1 < n ? " ->" : "");
+  }
+  printf("\n   growth/interval:");
+  for (int i = 1; i < n; i++)
+    printf(" +%u entries/+%" PRIu64 " B%s",
+           l->entries[i] - l->entries[i - 1],
+           l->retained[i] - l->retained[i - 1], i + 1 < n ? "," : "");
+  printf("\n   remedy:   %s\n", hs_leak_remedy(l->kind));
+}
+
 static int cmd_leaks(args_t *a)
 {
   int n = a->nfiles;
@@ -376,6 +435,9 @@ static int cmd_leaks(args_t *a)
     oom();
     goto done;
   }
+  int flagged = 0;
+  while (flagged < nf && !found[flagged].suspect)
+    flagged++;
   if (a->json) {
     printf("{\"snapshots\": [");
     for (int i = 0; i < n; i++) {
@@ -383,68 +445,30 @@ static int cmd_leaks(args_t *a)
       hs_json_str(stdout, a->files[i]);
     }
     printf("],\n \"findings\": [");
-    for (int f = 0; f < nf; f++) {
-      hs_leak_t *l = &found[f];
-      printf("%s\n  {\"kind\": \"%s\", \"container\": {\"id\": %u, "
-             "\"name\": ", f ? "," : "", hs_leak_kind_name(l->kind), l->id);
-      hs_json_str(stdout, l->ctor);
-      printf(", \"type\": ");
-      hs_json_str(stdout, l->type);
-      printf("}, \"name\": ");
-      hs_json_str(stdout, l->name);
-      printf(", \"path\": ");
-      hs_json_str(stdout, l->path);
-      printf(", \"entries\": [");
-      for (int i = 0; i < n; i++)
-        printf("%s%u", i ? ", " : "", l->entries[i]);
-      printf("], \"retained_bytes\": [");
-      for (int i = 0; i < n; i++)
-        printf("%s%" PRIu64, i ? ", " : "", l->retained[i]);
-      printf("], \"growth_bytes\": [");
-      for (int i = 1; i < n; i++)
-        printf("%s%" PRId64, i > 1 ? ", " : "",
-               (int64_t)(l->retained[i] - l->retained[i - 1]));
-      printf("], \"growth_entries\": [");
-      for (int i = 1; i < n; i++)
-        printf("%s%" PRId64, i > 1 ? ", " : "",
-               (int64_t)l->entries[i] - (int64_t)l->entries[i - 1]);
-      printf("], \"total_growth_bytes\": %" PRId64, l->growth_bytes);
-      if (l->retention >= 0)
-        printf(", \"kept_entries_share\": %.3f", l->retention);
-      printf(", \"remedy\": ");
-      hs_json_str(stdout, hs_leak_remedy(l->kind));
-      printf("}");
-    }
+    for (int f = 0; f < flagged; f++)
+      leak_json(&found[f], f, n);
+    printf("],\n \"suspects\": [");
+    for (int f = flagged; f < nf; f++)
+      leak_json(&found[f], f - flagged, n);
     printf("]}\n");
-  } else if (nf == 0) {
-    printf("no unbounded collections found in %d snapshots\n", n);
   } else {
-    printf("%d unbounded collection%s (ranked by growth in bytes)\n", nf,
-           nf == 1 ? "" : "s");
-    for (int f = 0; f < nf; f++) {
-      hs_leak_t *l = &found[f];
-      char b1[32];
-      human_bytes((uint64_t)l->growth_bytes, b1, sizeof b1);
-      printf("\n#%d %s: %s (%s @%u), grew %s over %d intervals\n", f + 1,
-             hs_leak_kind_name(l->kind), l->name, l->ctor, l->id, b1, n - 1);
-      printf("   path:     %s\n", l->path);
-      printf("   entries: ");
-      for (int i = 0; i < n; i++)
-        printf(" %u", l->entries[i]);
-      printf("\n   retained:");
-      for (int i = 0; i < n; i++) {
-        human_bytes(l->retained[i], b1, sizeof b1);
-        printf(" %s%s", b1, i + 1 < n ? " ->" : "");
-      }
-      printf("\n   growth/interval:");
-      for (int i = 1; i < n; i++)
-        printf(" +%u entries/+%" PRIu64 " B%s",
-               l->entries[i] - l->entries[i - 1],
-               l->retained[i] - l->retained[i - 1], i + 1 < n ? "," : "");
-      printf("\n   remedy:   %s\n", hs_leak_remedy(l->kind));
-    }
+    if (flagged == 0)
+      printf("no unbounded collections found in %d snapshots\n", n);
+    else
+      printf("%d unbounded collection%s (ranked by growth in bytes)\n",
+             flagged, flagged == 1 ? "" : "s");
+    for (int f = 0; f < flagged; f++)
+      leak_text(&found[f], f, n);
+    if (nf > flagged)
+      printf("\n%d suspect%s: queue%s that grew in every interval, but "
+             "%d snapshots are too few to tell from a length that "
+             "fluctuates (not counted in the exit status; take more "
+             "snapshots)\n", nf - flagged, nf - flagged == 1 ? "" : "s",
+             nf - flagged == 1 ? "" : "s", n);
+    for (int f = flagged; f < nf; f++)
+      leak_text(&found[f], f - flagged, n);
   }
-  rc = nf > 0 ? EXIT_FLAGGED : 0;
+  rc = flagged > 0 ? EXIT_FLAGGED : 0;
 done:
   hs_leaks_free(found, nf, n);
   for (int i = 0; i < n; i++)
