@@ -10,7 +10,9 @@
  *    counted as distinct entry slots (stride 3 for maps, 2 for sets, told
  *    apart by the table's size, see hs__table_stride), so a
  *    key and its value count once.  Primitive (Smi) keys and values have
- *    no edge; an entry whose key and value are both Smis is not seen.  A
+ *    no edge; an entry whose key and value are both Smis is not seen, and
+ *    a table of Smis only is measured by its capacity (a lower bound, see
+ *    smi_table_estimate).  A
  *    table whose edges are not numbered slots (tenure's writer) counts its
  *    property edges (one per entry, named by the key) if it has any, else
  *    one entry per edge other than V8's "map" link.
@@ -118,6 +120,65 @@ int64_t hs__table_stride(const hs_snapshot_t *s, uint32_t n, uint32_t table)
   return strstr(nm, "Map") ? 3 : 2;
 }
 
+/* Buckets B of a V8 OrderedHashMap / OrderedHashSet table (3 + 7B or
+ * 3 + 5B slots, B a power of two), or 0 when the size says otherwise. */
+static uint64_t ordered_buckets(uint32_t self)
+{
+  uint64_t len = 0;
+  if (self > 16 && (self - 16) % 8 == 0 && ordered_stride((self - 16) / 8))
+    len = (self - 16) / 8;
+  else if (self > 8 && (self - 8) % 4 == 0 && ordered_stride((self - 8) / 4))
+    len = (self - 8) / 4;
+  if (!len)
+    return 0;
+  len -= 3;
+  return len % 7 == 0 && ((len / 7) & (len / 7 - 1)) == 0 ? len / 7
+                                                          : len / 5;
+}
+
+/* A V8 Map or Set table whose only edge is its "map" link holds nothing
+ * but Smis (or nothing): its entries have no edges.  Its capacity is
+ * 2B entries, and V8 keeps between a quarter of that and all of it live
+ * (it doubles the table when full and halves it on a delete that leaves
+ * less than a quarter), so a quarter of the capacity is a lower bound.
+ * 0 for the initial capacity (4), for weak tables, and for tables that
+ * are not V8's (tenure's have no "map" edge). */
+static uint32_t smi_table_estimate(const hs_snapshot_t *s, uint32_t n,
+                                   uint32_t table)
+{
+  const char *nm = hs_node_name(s, n);
+  if (!strcmp(nm, "WeakMap") || !strcmp(nm, "WeakSet"))
+    return 0;
+  int map_edge = 0;
+  for (uint32_t e = s->first_edge[table]; e < s->first_edge[table + 1]; e++)
+    if (s->edge_kind[e] == HS_EDGE_INTERNAL &&
+        !strcmp(hs_str(s, s->edge_name[e]), "map"))
+      map_edge = 1;
+  uint64_t b = ordered_buckets(s->node_self[table]);
+  if (!map_edge || b <= 2 || b > (UINT64_C(1) << 30))
+    return 0;
+  return (uint32_t)(2 * b / 4);
+}
+
+int hs__entries_estimated(const hs_snapshot_t *s, uint32_t n,
+                          hs_cont_kind_t kind)
+{
+  if (kind != HS_CONT_MAP || n >= s->node_count)
+    return 0;
+  uint32_t t = find_internal(s, n, "table");
+  if (t == UINT32_MAX)
+    return 0;
+  for (uint32_t e = s->first_edge[t]; e < s->first_edge[t + 1]; e++) {
+    uint8_t k = s->edge_kind[e];
+    if (k == HS_EDGE_WEAK)
+      continue;
+    if (k == HS_EDGE_ELEMENT || k == HS_EDGE_HIDDEN ||
+        strcmp(hs_str(s, s->edge_name[e]), "map"))
+      return 0;
+  }
+  return smi_table_estimate(s, n, t) > 0;
+}
+
 static uint32_t table_entries(const hs_snapshot_t *s, uint32_t n,
                               uint32_t table)
 {
@@ -145,6 +206,8 @@ static uint32_t table_entries(const hs_snapshot_t *s, uint32_t n,
    * edge) beside an internal "key" edge: count the entries once. */
   if (numbered == 0 && named > 0)
     return named;
+  if (numbered == 0 && edges == 0)
+    return smi_table_estimate(s, n, table);
   if (numbered == 0)
     return edges;
   /* Distinct entry slots, anchored on the lowest slot seen.  Edges come

@@ -273,6 +273,9 @@ typedef struct {
   int suspect;            /* 1: a queue that grew in every interval but
                              with too little evidence to flag (see
                              hs_leak_options_t.suspects) */
+  int estimated;          /* 1: entries are a lower bound from the
+                             capacity of a table of Smis (always a
+                             suspect) */
 } hs_leak_t;
 
 typedef struct {

@@ -40,6 +40,11 @@ uint32_t hs__chain_via(const hs_snapshot_t *s, uint32_t n, uint32_t *via);
 uint32_t hs__queue_members(const hs_snapshot_t *s, uint32_t n, uint8_t kind,
                            void (*fn)(void *ctx, uint32_t node), void *ctx);
 
+/* 1 when the entry count of Map/Set n is estimated from its table's
+ * capacity (a table of Smis only, which has no entry edges). */
+int hs__entries_estimated(const hs_snapshot_t *s, uint32_t n,
+                          hs_cont_kind_t kind);
+
 /* Slots per entry in the hash table `table` of Map/Set-like object n:
  * 3 for V8 OrderedHashMap, 2 for OrderedHashSet and weak collections. */
 int64_t hs__table_stride(const hs_snapshot_t *s, uint32_t n, uint32_t table);

@@ -8,7 +8,7 @@
  *
  *  1. it exists in every snapshot (same id), or in at least three and
  *     all snapshots after its first appearance (absent means empty);
- *  2. its entry count grows strictly in every interval;
+ *  2. its entry count grows strictly in every interval (see 6);
  *  3. its retained size never shrinks and grows by at least
  *     min_growth_bytes in total (a quarter of that for keyed collections
  *     and listener lists, which rule 4 or their content already mark).  (Not strictly in every interval: a
@@ -26,7 +26,9 @@
  *     their length is the only evidence, and a length that fluctuates at
  *     random grows in both intervals of a 3-snapshot series one time in
  *     six: such a queue is a suspect, returned (after the flagged
- *     findings, with suspect set) only when o->suspects asks for it.
+ *     findings, with suspect set) only when o->suspects asks for it;
+ *  6. a Map or Set of Smis only, measured by its capacity, is a suspect
+ *     at best: entries never shrink and quadruple from first to last.
  *
  * Findings nested in another finding (dominated by its node in the last
  * snapshot) are dropped, so a leaking table of sessions is reported once
@@ -488,7 +490,7 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
      * leading snapshots (created later: an EventEmitter's listener array
      * appears with the second listener) if it is present in at least three;
      * there it counts as empty. */
-    int ok = 1, first = -1;
+    int ok = 1, first = -1, est = 0;
     for (int j = 0; j < n && ok; j++) {
       hs_snapshot_t *s = snaps[j];
       nodes[j] = j == n - 1 ? k->node : hs_find_id(s, id);
@@ -507,10 +509,24 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
                           : hs_container_entries(s, nodes[j],
                                                  (hs_cont_kind_t)k->kind);
       ret[j] = measure(s, nodes[j], k->kind);
-      if (j > 0 && (ent[j] <= ent[j - 1] || ret[j] < ret[j - 1]))
+      if (!est)
+        est = hs__entries_estimated(s, nodes[j], (hs_cont_kind_t)k->kind);
+      if (j > 0 && (ent[j] < ent[j - 1] || ret[j] < ret[j - 1]))
+        ok = 0;
+      if (j > 0 && ent[j] == ent[j - 1] && !est)
         ok = 0;
     }
     if (!ok || first < 0 || n - first < 3)
+      continue;
+    /* A table of Smis is measured by its capacity, which doubles: its
+     * entries grew when the capacity quadrupled (the live entries went
+     * from at most the first capacity to at least a quarter of the
+     * last) and never shrank.  Nothing tells whether they grew in every
+     * interval, or whether a fluctuating map merely reached a new peak,
+     * so it is a suspect at best. */
+    if (est && (ent[first] == ent[n - 1] ||
+                (uint64_t)ent[n - 1] < 4 * (uint64_t)ent[first] ||
+                !o->suspects))
       continue;
     /* Arrays and lists carry no retention evidence (a leaking queue still
      * turns its entries over), so they need the full byte threshold; keyed
@@ -539,7 +555,11 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
       if (suspect && !o->suspects)
         continue;
     }
-    if (k->kind == HS_CONT_MAP || k->kind == HS_CONT_DICT) {
+    if (est) {
+      suspect = 1;
+      retention = -1.0; /* no entry identity to compare */
+    }
+    if ((k->kind == HS_CONT_MAP || k->kind == HS_CONT_DICT) && !est) {
       retention = 1.0;
       for (int j = first; j + 1 < n; j++) {
         double r = kept_share(snaps[j], nodes[j], snaps[j + 1], nodes[j + 1],
@@ -581,6 +601,7 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
     l->growth_bytes = (int64_t)(ret[n - 1] - ret[0]);
     l->retention = retention;
     l->suspect = suspect;
+    l->estimated = est;
     if (k->kind == HS_CONT_CHAIN)
       l->kind = HS_LEAK_QUEUE;
     else if (listeners)

@@ -379,6 +379,8 @@ static void leak_json(const hs_leak_t *l, int f, int n)
   printf("], \"total_growth_bytes\": %" PRId64, l->growth_bytes);
   if (l->retention >= 0)
     printf(", \"kept_entries_share\": %.3f", l->retention);
+  if (l->estimated)
+    printf(", \"entries_estimated\": true");
   printf(", \"remedy\": ");
   hs_json_str(stdout, hs_leak_remedy(l->kind));
   printf("}");
@@ -395,6 +397,8 @@ static void leak_text(const hs_leak_t *l, int f, int n)
   printf("   entries: ");
   for (int i = 0; i < n; i++)
     printf(" %u", l->entries[i]);
+  if (l->estimated)
+    printf("  (at least: only Smis, counted from the table's capacity)");
   printf("\n   retained:");
   for (int i = 0; i < n; i++) {
     human_bytes(l->retained[i], b1, sizeof b1);
@@ -460,11 +464,10 @@ static int cmd_leaks(args_t *a)
     for (int f = 0; f < flagged; f++)
       leak_text(&found[f], f, n);
     if (nf > flagged)
-      printf("\n%d suspect%s: queue%s that grew in every interval, but "
-             "%d snapshots are too few to tell from a length that "
-             "fluctuates (not counted in the exit status; take more "
-             "snapshots)\n", nf - flagged, nf - flagged == 1 ? "" : "s",
-             nf - flagged == 1 ? "" : "s", n);
+      printf("\n%d suspect%s: grew, but with too little evidence to tell "
+             "from a collection that fluctuates (not counted in the exit "
+             "status; take more snapshots)\n", nf - flagged,
+             nf - flagged == 1 ? "" : "s");
     for (int f = flagged; f < nf; f++)
       leak_text(&found[f], f - flagged, n);
   }
