@@ -311,8 +311,10 @@ static int cmp_u32(const void *a, const void *b)
 }
 
 /* Share of queue a's entries (by node id: a queue holds objects, and a
- * rebuilt string is a new job) that queue b still holds.  0 when a had
- * none or they cannot be told apart. */
+ * rebuilt string is a new job) that queue b still holds.  An object held
+ * several times counts once, so an array of a few shared values (interned
+ * strings, handlers) does not look kept.  0 when a had none or they
+ * cannot be told apart (Smis and unboxed numbers have no node). */
 static double queue_kept(const hs_snapshot_t *sa, uint32_t na,
                          const hs_snapshot_t *sb, uint32_t nb, uint8_t kind)
 {
@@ -321,10 +323,13 @@ static double queue_kept(const hs_snapshot_t *sa, uint32_t na,
   hs__queue_members(sa, na, kind, q_add, &a);
   hs__queue_members(sb, nb, kind, q_add, &b);
   if (!a.err && !b.err && a.n && b.n) {
+    qsort(a.ids, a.n, sizeof *a.ids, cmp_u32);
     qsort(b.ids, b.n, sizeof *b.ids, cmp_u32);
     uint32_t kept = 0;
     for (uint32_t i = 0; i < a.n; i++)
-      kept += bsearch(&a.ids[i], b.ids, b.n, sizeof *b.ids, cmp_u32) != NULL;
+      if ((i == 0 || a.ids[i] != a.ids[i - 1]) &&
+          bsearch(&a.ids[i], b.ids, b.n, sizeof *b.ids, cmp_u32))
+        kept++;
     r = (double)kept / a.n;
   }
   free(a.ids);
