@@ -243,6 +243,28 @@ static void test_leaks_fast_queue(void **state)
   expect_queue("fast_queue", "outbound", "Array");
 }
 
+static void test_leaks_three_snapshots(void **state)
+{
+  (void)state;
+  /* The first three snapshots of a series.  The server's retryQueue keeps
+   * most of its jobs from one snapshot to the next: flagged.  A queue
+   * that replaces every job is a suspect. */
+  result_t r;
+  analyze_n("server", 3, &r);
+  assert_int_equal(r.flagged, 2);
+  int q = !strcmp(r.l[0].name, "retryQueue") ? 0 : 1;
+  assert_string_equal(r.l[q].name, "retryQueue");
+  assert_int_equal(r.l[q].kind, HS_LEAK_QUEUE);
+  assert_true(r.l[q].retention >= 0.5);
+  release(&r);
+  analyze_n("fast_queue", 3, &r);
+  assert_int_equal(r.flagged, 0);
+  assert_int_equal(r.n, 1);
+  assert_int_equal(r.l[0].suspect, 1);
+  assert_true(r.l[0].retention < 0.01);
+  release(&r);
+}
+
 static void test_leaks_random_arrays_not_flagged(void **state)
 {
   (void)state;
@@ -421,6 +443,7 @@ int main(int argc, char **argv)
     cmocka_unit_test(test_leaks_linked_queue),
     cmocka_unit_test(test_leaks_listeners),
     cmocka_unit_test(test_leaks_fast_queue),
+    cmocka_unit_test(test_leaks_three_snapshots),
     cmocka_unit_test(test_leaks_random_arrays_not_flagged),
     cmocka_unit_test(test_leaks_smi_map_suspect),
     cmocka_unit_test(test_leaks_lru_not_flagged),
