@@ -239,7 +239,6 @@ struct gc_heap_s {
   gc__pauses_t p_full;
   double full_ms_per_mb_sum;
   double start_ms;
-  size_t young_used_at_start;
 };
 
 /* --- alloc.c: the collector's own memory --------------------------------- */
@@ -298,10 +297,10 @@ static inline unsigned gc__class_of(const gc_heap_t *h, size_t total) {
   return k;
 }
 
-/* gc__old_alloc's fast paths, inline for the scavenger's promotions: the
- * class free list, then bumping in the class's current page. */
-static inline void *gc__old_alloc_inline(gc_heap_t *h, size_t total) {
-  gc__class_t *c = &h->cls[gc__class_of(h, total)];
+/* A cell of class C from its free list, else by bumping in its current
+ * page, or NULL: the fast paths of gc__old_alloc, shared with the
+ * scavenger's inline promotion path. */
+static inline void *gc__old_take(gc_heap_t *h, gc__class_t *c) {
   uintptr_t *cell = c->free;
   if (GC_LIKELY(cell != NULL)) {
     c->free = (void *)cell[1];
@@ -309,11 +308,17 @@ static inline void *gc__old_alloc_inline(gc_heap_t *h, size_t total) {
     cell = (uintptr_t *)c->cur->bump;
     c->cur->bump += c->cell_size;
   } else {
-    return gc__old_alloc(h, total);
+    return NULL;
   }
   h->old_used += c->cell_size;
   h->old_since_full += c->cell_size;
   return cell;
+}
+
+/* gc__old_alloc, with its fast paths inline for the scavenger. */
+static inline void *gc__old_alloc_inline(gc_heap_t *h, size_t total) {
+  void *cell = gc__old_take(h, &h->cls[gc__class_of(h, total)]);
+  return GC_LIKELY(cell != NULL) ? cell : gc__old_alloc(h, total);
 }
 
 /* --- large.c ------------------------------------------------------------ */

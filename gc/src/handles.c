@@ -194,6 +194,12 @@ static int root_push(gc_heap_t *h, gc__root_t r) {
   return 0;
 }
 
+static void root_delete(gc_heap_t *h, size_t i) {
+  memmove(&h->roots[i], &h->roots[i + 1],
+          (h->nroots - i - 1) * sizeof h->roots[0]);
+  h->nroots--;
+}
+
 int gc_root_add(gc_heap_t *h, void **slot, const char *label) {
   if (h == NULL || slot == NULL)
     return -EINVAL;
@@ -203,9 +209,7 @@ int gc_root_add(gc_heap_t *h, void **slot, const char *label) {
 int gc_root_remove(gc_heap_t *h, void **slot) {
   for (size_t i = h->nroots; i-- > 0;) {
     if (h->roots[i].slot == slot && h->roots[i].fn == NULL) {
-      memmove(&h->roots[i], &h->roots[i + 1],
-              (h->nroots - i - 1) * sizeof h->roots[0]);
-      h->nroots--;
+      root_delete(h, i);
       return 0;
     }
   }
@@ -222,9 +226,7 @@ int gc_root_tracer_add(gc_heap_t *h, gc_root_trace_fn fn, void *data,
 int gc_root_tracer_remove(gc_heap_t *h, gc_root_trace_fn fn, void *data) {
   for (size_t i = h->nroots; i-- > 0;) {
     if (h->roots[i].fn == fn && h->roots[i].data == data) {
-      memmove(&h->roots[i], &h->roots[i + 1],
-              (h->nroots - i - 1) * sizeof h->roots[0]);
-      h->nroots--;
+      root_delete(h, i);
       return 0;
     }
   }

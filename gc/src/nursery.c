@@ -86,7 +86,6 @@ typedef struct scav_s {
   uintptr_t from_size;
   uintptr_t to_top; /* next free byte in to-space */
   unsigned max_age; /* objects of this age or older are promoted */
-  bool holder_old;  /* the object being scanned lives in old space */
   bool holder_young_ref;
   void *holder;
   size_t copied;
@@ -168,7 +167,6 @@ static void scan_old(scav_t *s, void *obj) {
   const gc_type_t *t = gc__type_of_hdr(gc__hdr(obj));
   if (t->trace == NULL)
     return;
-  s->holder_old = true;
   s->holder_young_ref = false;
   s->holder = obj;
   t->trace(obj, &s->v);
@@ -187,7 +185,6 @@ static void closure(scav_t *s, uintptr_t *scan) {
       const gc_type_t *t = gc__type_of_hdr(gc__hdr(obj));
       *scan += gc__obj_total(obj, t);
       if (t->trace != NULL) {
-        s->holder_old = false;
         s->holder = obj;
         t->trace(obj, &s->v);
       }
@@ -308,7 +305,6 @@ void gc__scavenge(gc_heap_t *h) {
 
   /* Roots: handles, persistent handles, embedder roots. */
   s.holder = NULL;
-  s.holder_old = false;
   gc__trace_roots(h, &s.v);
   /* The remembered set: re-scan each old object; scan_old re-adds those
    * that still point into new space. */

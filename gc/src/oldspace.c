@@ -229,24 +229,12 @@ void gc__old_sweep_some(gc_heap_t *h, size_t n) {
 void *gc__old_alloc(gc_heap_t *h, size_t total) {
   gc__class_t *c = &h->cls[gc__class_of(h, total)];
   for (;;) {
-    uintptr_t *cell = c->free;
-    if (cell != NULL) {
-      c->free = (void *)cell[1];
-      h->old_used += c->cell_size;
-      h->old_since_full += c->cell_size;
+    void *cell = gc__old_take(h, c);
+    if (cell != NULL)
       return cell;
-    }
-    gc__page_t *p = c->cur;
-    if (p != NULL && p->bump + c->cell_size <= p->end) {
-      cell = (uintptr_t *)p->bump;
-      p->bump += c->cell_size;
-      h->old_used += c->cell_size;
-      h->old_since_full += c->cell_size;
-      return cell;
-    }
     if (sweep_one(h, c))
       continue;
-    p = page_new(h, (unsigned)(c - h->cls));
+    gc__page_t *p = page_new(h, (unsigned)(c - h->cls));
     if (p == NULL)
       return NULL;
     c->cur = p;
