@@ -370,6 +370,47 @@ static uint64_t measure(const hs_snapshot_t *s, uint32_t n, uint8_t kind)
   return s->retained[n];
 }
 
+/* Same edge in two snapshots: same kind and same name (by text) or
+ * index. */
+static int same_edge(const hs_snapshot_t *a, uint32_t ea,
+                     const hs_snapshot_t *b, uint32_t eb)
+{
+  uint8_t k = a->edge_kind[ea];
+  if (b->edge_kind[eb] != k)
+    return 0;
+  if (k == HS_EDGE_ELEMENT || k == HS_EDGE_HIDDEN)
+    return a->edge_name[ea] == b->edge_name[eb];
+  return !strcmp(hs_str(a, a->edge_name[ea]), hs_str(b, b->edge_name[eb]));
+}
+
+/* The node that held the place of `n` (of the last snapshot) in snapshot
+ * s: the target of the same edge from the same holder (n's BFS parent,
+ * found by id), if it has n's type and class.  This follows a container
+ * the program replaces (queue = queue.filter(...), cache = new
+ * Map(cache)), which gets a new id.  UINT32_MAX when there is none. */
+static uint32_t find_by_holder(const hs_snapshot_t *last, const hs_bfs_t *b,
+                               uint32_t n, const hs_snapshot_t *s)
+{
+  uint32_t pe = b->prev_edge[n], h = b->prev_node[n];
+  if (pe == UINT32_MAX || h == UINT32_MAX || h == 0)
+    return UINT32_MAX;
+  uint32_t sh = hs_find_id(s, last->node_id[h]);
+  if (sh == UINT32_MAX)
+    return UINT32_MAX;
+  char b1[64], b2[64];
+  for (uint32_t e = s->first_edge[sh]; e < s->first_edge[sh + 1]; e++) {
+    if (!same_edge(last, pe, s, e))
+      continue;
+    uint32_t t = s->edge_to[e];
+    if (s->node_kind[t] == last->node_kind[n] &&
+        !strcmp(hs_node_class(s, t, b1, sizeof b1),
+                hs_node_class(last, n, b2, sizeof b2)))
+      return t;
+    return UINT32_MAX;
+  }
+  return UINT32_MAX;
+}
+
 static int is_nested(const hs_snapshot_t *s, uint32_t n, const uint32_t *set,
                      int cnt)
 {
@@ -488,6 +529,8 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
   hs_bfs_t bfs = {0};
   if (!nodes || !ent || !ret)
     goto done;
+  if (nc > 0 && hs_bfs(last, &bfs) < 0)
+    goto done;
   for (int c = 0; c < nc; c++) {
     hs_container_t *k = &cands[c];
     uint32_t id = last->node_id[k->node];
@@ -499,6 +542,8 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
     for (int j = 0; j < n && ok; j++) {
       hs_snapshot_t *s = snaps[j];
       nodes[j] = j == n - 1 ? k->node : hs_find_id(s, id);
+      if (nodes[j] == UINT32_MAX && k->kind != HS_CONT_CHAIN)
+        nodes[j] = find_by_holder(last, &bfs, k->node, s);
       if (nodes[j] == UINT32_MAX) {
         if (first >= 0) {
           ok = 0;
@@ -574,6 +619,14 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
       }
       if (retention < o->min_retention)
         continue;
+      /* A leak keeps its oldest entries; a map that expires or evicts
+       * them (a TTL cache, sessions, an LRU whose traffic fluctuates)
+       * loses the first snapshot's entries over the series even when it
+       * keeps most of them over each interval. */
+      double span = kept_share(snaps[first], nodes[first], last, k->node,
+                               k->kind);
+      if (span < o->min_retention / 2)
+        continue;
     }
     if (nfound == cap) {
       int ncap = cap ? cap * 2 : 16;
@@ -639,8 +692,6 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
   }
   nfound = w;
   if (nfound > 0) {
-    if (hs_bfs(last, &bfs) < 0)
-      goto done;
     for (int i = 0; i < nfound; i++)
       if (describe(&found[i], last, &bfs, found_node[i], found_kind[i]) < 0)
         goto done;
