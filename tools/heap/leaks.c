@@ -6,8 +6,10 @@
  * id (V8 ids are stable for live objects) and measured there the same
  * way.  A candidate is flagged only when all of these hold:
  *
- *  1. it exists in every snapshot (same id), or in at least three and
- *     all snapshots after its first appearance (absent means empty);
+ *  1. it exists in every snapshot, or in at least three and all
+ *     snapshots after its first appearance (absent means empty); it is
+ *     found by id, or else in the same place (find_by_holder), so a
+ *     container the program replaces with a new object is followed;
  *  2. its entry count grows strictly in every interval (see 6);
  *  3. its retained size never shrinks and grows by at least
  *     min_growth_bytes in total (a quarter of that for keyed collections
@@ -18,8 +20,11 @@
  *  4. keyed collections (Map, Set, dictionary objects) keep at least
  *     min_retention of the entries (child object ids) they held in the
  *     previous snapshot: a cache that leaks keeps what it had, while a
- *     fluctuating map or a churning one replaces its entries.  Queues are
- *     exempt: a queue that leaks still drains from its head;
+ *     fluctuating map or a churning one replaces its entries.  They
+ *     must also keep half that share of the first snapshot's entries
+ *     to the last: a map whose entries expire loses them all over the
+ *     series even when it grows with the traffic.  Queues are exempt: a
+ *     queue that leaks still drains from its head;
  *  5. queues (arrays that are not listener lists, and linked lists) grew
  *     in at least three intervals, or kept at least min_retention of
  *     their entries (by node id) over the last interval.  Otherwise
