@@ -31,7 +31,7 @@ static int nsnap;
 static const char *const fixtures[] = {
   "map_cache", "session_table", "array_queue", "linked_queue", "listeners",
   "lru_bounded", "churn", "grow_flat", "server", "fast_queue", "smi_map",
-  "ttl_ramp", "replaced"};
+  "ttl_ramp", "replaced", "plain_lists"};
 
 /* random_arrays series: (seed, snapshots).  Over 3 snapshots the old
  * length-only rule flagged 2, 1, 2 and 1 of their 8 arrays. */
@@ -369,6 +369,26 @@ static void test_leaks_replaced_containers(void **state)
   release(&r);
 }
 
+/* Linked lists of plain objects: a holder {head, tail, size} and nodes
+ * {job, reason, at, next} are all "Object" and are told apart by shape;
+ * nodes {job, next} link along next, not along job.  deadLetter keeps
+ * most of its entries and is flagged from 3 snapshots; uploads drains
+ * fast and is flagged from 4 (a suspect with 3). */
+static void test_leaks_plain_object_lists(void **state)
+{
+  (void)state;
+  result_t r;
+  analyze("plain_lists", &r);
+  assert_int_equal(r.n, 2);
+  assert_int_equal(r.flagged, nsnap >= 4 ? 2 : 1);
+  int dl = !strcmp(r.l[0].name, "deadLetter") ? 0 : 1;
+  check_finding(&r.l[dl], HS_LEAK_QUEUE, "deadLetter", "Object");
+  check_finding(&r.l[1 - dl], HS_LEAK_QUEUE, "uploads", "Uploads");
+  assert_int_equal(r.l[dl].suspect, 0);
+  assert_int_equal(r.l[1 - dl].suspect, nsnap >= 4 ? 0 : 1);
+  release(&r);
+}
+
 /* --- command line --- */
 
 static int tool(const char *args)
@@ -482,6 +502,7 @@ int main(int argc, char **argv)
     cmocka_unit_test(test_leaks_server_exactly_the_leaks),
     cmocka_unit_test(test_leaks_ttl_under_ramp_not_flagged),
     cmocka_unit_test(test_leaks_replaced_containers),
+    cmocka_unit_test(test_leaks_plain_object_lists),
     cmocka_unit_test(test_cli_exit_codes_and_json),
   };
   return cmocka_run_group_tests_name("tools.leaks", tests, setup, teardown);

@@ -308,19 +308,49 @@ static uint32_t dict_entries(const hs_snapshot_t *s, uint32_t n)
   return count;
 }
 
+/* The hidden class of n: the target of its internal "map" edge (V8 gives
+ * every heap object one), or UINT32_MAX (tenure's writer has none).  Two
+ * plain objects are both "Object" by name; their shapes tell a queue
+ * {head, tail} from its nodes {job, next}. */
+static uint32_t shape_of(const hs_snapshot_t *s, uint32_t n)
+{
+  for (uint32_t e = s->first_edge[n]; e < s->first_edge[n + 1]; e++)
+    if (s->edge_kind[e] == HS_EDGE_INTERNAL &&
+        !strcmp(hs_str(s, s->edge_name[e]), "map"))
+      return s->edge_to[e];
+  return UINT32_MAX;
+}
+
+/* Whether a and b are of one kind of object: same class name, and the
+ * same shape when both have one. */
+static int same_shape(const hs_snapshot_t *s, uint32_t a, uint32_t b)
+{
+  if (s->node_kind[a] != s->node_kind[b] || s->node_name[a] != s->node_name[b])
+    return 0;
+  uint32_t sa = shape_of(s, a), sb = shape_of(s, b);
+  return sa == UINT32_MAX || sb == UINT32_MAX || sa == sb;
+}
+
 /* The edge along which h links to a node of its own class, or
- * UINT32_MAX. */
+ * UINT32_MAX.  A node of the same shape is preferred: a list node
+ * {job, next} of plain objects also points at its job, another
+ * "Object". */
 static uint32_t link_edge(const hs_snapshot_t *s, uint32_t h)
 {
+  uint32_t named = UINT32_MAX;
   for (uint32_t e = s->first_edge[h]; e < s->first_edge[h + 1]; e++) {
     uint32_t t = s->edge_to[e];
     if (s->edge_kind[e] == HS_EDGE_PROPERTY && t != h &&
         s->node_kind[t] == s->node_kind[h] &&
         s->node_name[t] == s->node_name[h] &&
-        strcmp(hs_str(s, s->edge_name[e]), "__proto__"))
-      return e;
+        strcmp(hs_str(s, s->edge_name[e]), "__proto__")) {
+      if (same_shape(s, h, t))
+        return e;
+      if (named == UINT32_MAX)
+        named = e;
+    }
   }
-  return UINT32_MAX;
+  return named;
 }
 
 /* The next link after v along edge name `name`, or UINT32_MAX at the end
@@ -397,9 +427,9 @@ static uint32_t holder_chain(const hs_snapshot_t *s, uint32_t n,
     uint32_t via = link_edge(s, h);
     if (via == UINT32_MAX)
       continue;
-    /* A node of the list's own class (a link, a tree node) is part of
+    /* A node of the list's own kind (a link, a tree node) is part of
      * the structure, not its holder. */
-    if (s->node_name[n] == s->node_name[h])
+    if (same_shape(s, n, h))
       continue;
     uint32_t len = chain_length(s, h, via, limit);
     if (budget)
