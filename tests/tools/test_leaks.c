@@ -31,7 +31,7 @@ static int nsnap;
 static const char *const fixtures[] = {
   "map_cache", "session_table", "array_queue", "linked_queue", "listeners",
   "lru_bounded", "churn", "grow_flat", "server", "fast_queue", "smi_map",
-  "ttl_ramp", "replaced", "plain_lists"};
+  "ttl_ramp", "replaced", "plain_lists", "levelling"};
 
 /* random_arrays series: (seed, snapshots).  Over 3 snapshots the old
  * length-only rule flagged 2, 1, 2 and 1 of their 8 arrays. */
@@ -389,6 +389,35 @@ static void test_leaks_plain_object_lists(void **state)
   release(&r);
 }
 
+/* Entries of the Map held by a property edge named `prop` in s. */
+static uint32_t map_entries_by_prop(const hs_snapshot_t *s, const char *prop)
+{
+  for (uint32_t n = 0; n < s->node_count; n++)
+    for (uint32_t e = s->first_edge[n]; e < s->first_edge[n + 1]; e++)
+      if (s->edge_kind[e] == HS_EDGE_PROPERTY &&
+          !strcmp(hs_str(s, s->edge_name[e]), prop))
+        return hs_container_entries(s, s->edge_to[e], HS_CONT_MAP);
+  return 0;
+}
+
+/* A cache filling a bounded key space grows in every interval of the
+ * first three snapshots, but less and less: not flagged (rule 7). */
+static void test_leaks_levelling_off_not_flagged(void **state)
+{
+  (void)state;
+  result_t r;
+  analyze_n("levelling", 3, &r);
+  uint32_t e[3];
+  for (int i = 0; i < 3; i++)
+    e[i] = map_entries_by_prop(r.s[i], "regionStock");
+  print_message("  regionStock entries %u %u %u\n", e[0], e[1], e[2]);
+  assert_true(e[0] < e[1] && e[1] < e[2]);
+  assert_true(4 * (e[2] - e[1]) < e[1] - e[0]);
+  assert_int_equal(r.n, 0);
+  release(&r);
+  expect_none("levelling");
+}
+
 /* --- command line --- */
 
 static int tool(const char *args)
@@ -503,6 +532,7 @@ int main(int argc, char **argv)
     cmocka_unit_test(test_leaks_ttl_under_ramp_not_flagged),
     cmocka_unit_test(test_leaks_replaced_containers),
     cmocka_unit_test(test_leaks_plain_object_lists),
+    cmocka_unit_test(test_leaks_levelling_off_not_flagged),
     cmocka_unit_test(test_cli_exit_codes_and_json),
   };
   return cmocka_run_group_tests_name("tools.leaks", tests, setup, teardown);

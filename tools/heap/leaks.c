@@ -33,7 +33,10 @@
  *     six: such a queue is a suspect, returned (after the flagged
  *     findings, with suspect set) only when o->suspects asks for it;
  *  6. a Map or Set of Smis only, measured by its capacity, is a suspect
- *     at best: entries never shrink and quadruple from first to last.
+ *     at best: entries never shrink and quadruple from first to last;
+ *  7. it is not levelling off: its entries grew in the last interval by
+ *     at least a quarter of their largest growth in one interval (a
+ *     cache filling a bounded key space slows down as it fills).
  *
  * Findings nested in another finding (dominated by its node in the last
  * snapshot) are dropped, so a leaking table of sessions is reported once
@@ -583,6 +586,18 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
                 (uint64_t)ent[n - 1] < 4 * (uint64_t)ent[first] ||
                 !o->suspects))
       continue;
+    /* A collection that is levelling off (a cache filling a bounded key
+     * space, an LRU short of its cap) grows less and less: it grew in
+     * the last interval by under a quarter of its largest growth.  A
+     * leak's growth follows the traffic and stays of one order. */
+    if (!est) {
+      uint32_t top = 0;
+      for (int j = first + 1; j < n; j++)
+        if (ent[j] - ent[j - 1] > top)
+          top = ent[j] - ent[j - 1];
+      if (4 * (uint64_t)(ent[n - 1] - ent[n - 2]) < top)
+        continue;
+    }
     /* Arrays and lists carry no retention evidence (a leaking queue still
      * turns its entries over), so they need the full byte threshold; keyed
      * collections and listener lists need a quarter of it. */
