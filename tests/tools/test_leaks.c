@@ -31,7 +31,7 @@ static int nsnap;
 static const char *const fixtures[] = {
   "map_cache", "session_table", "array_queue", "linked_queue", "listeners",
   "lru_bounded", "churn", "grow_flat", "server", "fast_queue", "smi_map",
-  "ttl_ramp", "replaced", "plain_lists", "levelling"};
+  "ttl_ramp", "replaced", "plain_lists", "levelling", "per_conn"};
 
 /* random_arrays series: (seed, snapshots).  Over 3 snapshots the old
  * length-only rule flagged 2, 1, 2 and 1 of their 8 arrays. */
@@ -418,6 +418,37 @@ static void test_leaks_levelling_off_not_flagged(void **state)
   expect_none("levelling");
 }
 
+/* One of many (rule 8): 300 per-connection outboxes of random length,
+ * of which some grow in every interval by chance, are judged as a group
+ * whose entries do not grow (at most one suspect for all of them); 40
+ * per-user notification lists that all grow are one finding. */
+static void test_leaks_groups_of_like_containers(void **state)
+{
+  (void)state;
+  result_t r;
+  analyze("per_conn", &r);
+  assert_int_equal(r.flagged, 1);
+  assert_true(r.n <= 2);
+  const hs_leak_t *l = &r.l[0];
+  assert_string_equal(l->name, "notifications");
+  assert_string_equal(l->ctor, "Array");
+  assert_int_equal(l->siblings, 39);
+  assert_non_null(l->group_members);
+  assert_non_null(l->group_entries);
+  for (int i = 1; i < nsnap; i++) {
+    assert_int_equal(l->group_members[i], 40);
+    assert_true(l->group_entries[i] > l->group_entries[i - 1]);
+  }
+  if (r.n == 2) {
+    const hs_leak_t *o = &r.l[1];
+    assert_int_equal(o->suspect, 1);
+    assert_string_equal(o->name, "outbox");
+    assert_non_null(o->group_members);
+    assert_int_equal(o->group_members[nsnap - 1], 300);
+  }
+  release(&r);
+}
+
 /* --- command line --- */
 
 static int tool(const char *args)
@@ -533,6 +564,7 @@ int main(int argc, char **argv)
     cmocka_unit_test(test_leaks_replaced_containers),
     cmocka_unit_test(test_leaks_plain_object_lists),
     cmocka_unit_test(test_leaks_levelling_off_not_flagged),
+    cmocka_unit_test(test_leaks_groups_of_like_containers),
     cmocka_unit_test(test_cli_exit_codes_and_json),
   };
   return cmocka_run_group_tests_name("tools.leaks", tests, setup, teardown);

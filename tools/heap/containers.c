@@ -312,7 +312,7 @@ static uint32_t dict_entries(const hs_snapshot_t *s, uint32_t n)
  * every heap object one), or UINT32_MAX (tenure's writer has none).  Two
  * plain objects are both "Object" by name; their shapes tell a queue
  * {head, tail} from its nodes {job, next}. */
-static uint32_t shape_of(const hs_snapshot_t *s, uint32_t n)
+uint32_t hs__shape_of(const hs_snapshot_t *s, uint32_t n)
 {
   for (uint32_t e = s->first_edge[n]; e < s->first_edge[n + 1]; e++)
     if (s->edge_kind[e] == HS_EDGE_INTERNAL &&
@@ -327,7 +327,7 @@ static int same_shape(const hs_snapshot_t *s, uint32_t a, uint32_t b)
 {
   if (s->node_kind[a] != s->node_kind[b] || s->node_name[a] != s->node_name[b])
     return 0;
-  uint32_t sa = shape_of(s, a), sb = shape_of(s, b);
+  uint32_t sa = hs__shape_of(s, a), sb = hs__shape_of(s, b);
   return sa == UINT32_MAX || sb == UINT32_MAX || sa == sb;
 }
 

@@ -276,6 +276,14 @@ typedef struct {
   int estimated;          /* 1: entries are a lower bound from the
                              capacity of a table of Smis (always a
                              suspect) */
+  uint32_t siblings;      /* like containers in the last snapshot: the
+                             same edge of holders of one shape (per-
+                             connection buffers, per-room member sets),
+                             this one not counted; 0 when fewer than 3 */
+  uint64_t *group_entries; /* when siblings: entries of the whole group,
+                             one per snapshot; else NULL */
+  uint32_t *group_members; /* when siblings: members of the group, one per
+                             snapshot; else NULL */
 } hs_leak_t;
 
 typedef struct {

@@ -49,4 +49,8 @@ int hs__entries_estimated(const hs_snapshot_t *s, uint32_t n,
  * 3 for V8 OrderedHashMap, 2 for OrderedHashSet and weak collections. */
 int64_t hs__table_stride(const hs_snapshot_t *s, uint32_t n, uint32_t table);
 
+/* Hidden class of n: the target of its internal "map" edge, or
+ * UINT32_MAX when the writer gives none (tenure's). */
+uint32_t hs__shape_of(const hs_snapshot_t *s, uint32_t n);
+
 #endif /* TENURE_HS_INTERNAL_H */

@@ -419,6 +419,92 @@ static uint32_t find_by_holder(const hs_snapshot_t *last, const hs_bfs_t *b,
   return UINT32_MAX;
 }
 
+/* --- Groups: one of many like containers --- */
+
+/* What makes containers alike: the same edge (by name; any numbered slot
+ * or index counts as one name) from holders of one shape (hidden class,
+ * matched across snapshots by its node id; by class name when the writer
+ * gives no shapes), to a container of one type and class.  Per-connection
+ * outboxes, per-room member sets and per-user carts each form a group. */
+typedef struct {
+  uint32_t shape_id;     /* holder's hidden class node id, 0 if none */
+  const char *holder;    /* holder's class name when there is no shape */
+  uint8_t ekind;
+  const char *ename;     /* NULL: a numbered slot or index */
+  uint8_t ckind;
+  const char *cname;
+  uint8_t kind;          /* hs_cont_kind_t of the finding */
+} group_key_t;
+
+static int numbered_edge(const hs_snapshot_t *s, uint32_t e)
+{
+  return edge_number(s, e) >= 0;
+}
+
+static int group_key(const hs_snapshot_t *s, const hs_bfs_t *b, uint32_t c,
+                     uint8_t kind, group_key_t *k)
+{
+  uint32_t h = b->prev_node[c], pe = b->prev_edge[c];
+  if (h == UINT32_MAX || h == 0 || pe == UINT32_MAX)
+    return 0;
+  uint32_t sh = hs__shape_of(s, h);
+  k->shape_id = sh == UINT32_MAX ? 0 : s->node_id[sh];
+  k->holder = hs_node_name(s, h);
+  k->ekind = s->edge_kind[pe];
+  k->ename = numbered_edge(s, pe) ? NULL : hs_str(s, s->edge_name[pe]);
+  k->ckind = s->node_kind[c];
+  k->cname = hs_node_name(s, c);
+  k->kind = kind;
+  return 1;
+}
+
+static int same_key(const group_key_t *a, const group_key_t *b)
+{
+  return a->shape_id == b->shape_id && a->ekind == b->ekind &&
+         a->ckind == b->ckind && a->kind == b->kind &&
+         (a->shape_id || !strcmp(a->holder, b->holder)) &&
+         ((!a->ename && !b->ename) ||
+          (a->ename && b->ename && !strcmp(a->ename, b->ename))) &&
+         !strcmp(a->cname, b->cname);
+}
+
+/* Whether x of snapshot s (with BFS b) belongs to group k. */
+static int in_group(const hs_snapshot_t *s, const hs_bfs_t *b, uint32_t x,
+                    const group_key_t *k)
+{
+  if (s->node_kind[x] != k->ckind)
+    return 0;
+  uint32_t h = b->prev_node[x], pe = b->prev_edge[x];
+  if (h == UINT32_MAX || h == 0 || pe == UINT32_MAX ||
+      s->edge_kind[pe] != k->ekind)
+    return 0;
+  if (k->ename ? (numbered_edge(s, pe) ||
+                  strcmp(hs_str(s, s->edge_name[pe]), k->ename))
+               : !numbered_edge(s, pe))
+    return 0;
+  if (strcmp(hs_node_name(s, x), k->cname))
+    return 0;
+  if (k->shape_id) {
+    uint32_t sh = hs__shape_of(s, h);
+    return sh != UINT32_MAX && s->node_id[sh] == k->shape_id;
+  }
+  return !strcmp(hs_node_name(s, h), k->holder);
+}
+
+/* Members of group k in s and their entries in total. */
+static uint32_t group_measure(const hs_snapshot_t *s, const hs_bfs_t *b,
+                              const group_key_t *k, uint64_t *total)
+{
+  uint32_t count = 0;
+  *total = 0;
+  for (uint32_t x = 1; x < s->node_count; x++)
+    if (in_group(s, b, x, k)) {
+      count++;
+      *total += hs_container_entries(s, x, (hs_cont_kind_t)k->kind);
+    }
+  return count;
+}
+
 static int is_nested(const hs_snapshot_t *s, uint32_t n, const uint32_t *set,
                      int cnt)
 {
@@ -451,6 +537,8 @@ void hs_leaks_free(hs_leak_t *l, int count, int nsnap)
     free(l[i].path);
     free(l[i].entries);
     free(l[i].retained);
+    free(l[i].group_entries);
+    free(l[i].group_members);
   }
   free(l);
 }
@@ -689,13 +777,93 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
     else
       l->kind = HS_LEAK_CACHE;
   }
+  /* A finding that is one of many like containers (rule 8) is judged
+   * with its group: the group's entries per member must grow in every
+   * interval too, else it is a suspect (one of many fluctuating
+   * per-connection buffers that went up by chance).  Either way the
+   * group is listed once: its other findings are folded into the first
+   * (flagged ones are looked at before suspects). */
+  if (nfound > 0) {
+    group_key_t *keys = calloc((size_t)nfound, sizeof *keys);
+    uint8_t *has = calloc((size_t)nfound, 1);
+    hs_bfs_t *bfs_of = calloc((size_t)n, sizeof *bfs_of);
+    if (!keys || !has || !bfs_of) {
+      free(keys);
+      free(has);
+      free(bfs_of);
+      goto done;
+    }
+    bfs_of[n - 1] = bfs;
+    for (int i = 0; i < nfound; i++)
+      has[i] = !found[i].estimated &&
+               group_key(last, &bfs, found_node[i], found_kind[i], &keys[i]);
+    int err = 0;
+    for (int pass = 0; pass < 2 && !err; pass++)
+      for (int i = 0; i < nfound && !err; i++) {
+        if (!has[i] || found[i].suspect != pass)
+          continue;
+        has[i] = 0;
+        int folded = 0;
+        for (int j = 0; j < nfound; j++)
+          if (has[j] && same_key(&keys[i], &keys[j])) {
+            has[j] = 0;
+            found[j].suspect = 2; /* folded into i, dropped below */
+            folded++;
+          }
+        uint64_t tot;
+        uint32_t members = group_measure(last, &bfs, &keys[i], &tot);
+        if (members < 4)
+          continue;
+        uint64_t *ge = calloc((size_t)n, sizeof *ge);
+        uint32_t *gm = calloc((size_t)n, sizeof *gm);
+        found[i].group_entries = ge;
+        found[i].group_members = gm;
+        if (!ge || !gm) {
+          err = 1;
+          break;
+        }
+        ge[n - 1] = tot;
+        gm[n - 1] = members;
+        for (int j = 0; j < n - 1; j++) {
+          if (!bfs_of[j].prev_edge && hs_bfs(snaps[j], &bfs_of[j]) < 0) {
+            err = 1;
+            break;
+          }
+          gm[j] = group_measure(snaps[j], &bfs_of[j], &keys[i], &ge[j]);
+        }
+        found[i].siblings = members - 1;
+        /* Entries per member: more connections, each with a bounded
+         * buffer, is not a leak of the buffers (a leak of connections
+         * shows in the collection that holds them). */
+        int grows = 1;
+        for (int j = 1; j < n; j++)
+          if (!gm[j] || !gm[j - 1] ||
+              ge[j] * gm[j - 1] <= ge[j - 1] * gm[j])
+            grows = 0;
+        if (!grows)
+          found[i].suspect = 1;
+        (void)folded;
+      }
+    for (int j = 0; j < n - 1; j++)
+      hs_bfs_free(&bfs_of[j]);
+    free(bfs_of);
+    free(keys);
+    free(has);
+    if (err)
+      goto done;
+    if (!o->suspects)
+      for (int i = 0; i < nfound; i++)
+        if (found[i].suspect == 1)
+          found[i].suspect = 2;
+  }
   /* Drop findings nested in other findings, and the second finding on a
    * node (a dictionary that also holds a list). */
   int w = 0;
   for (int i = 0; i < nfound; i++) {
-    int drop = 0;
+    int drop = found[i].suspect == 2;
     for (int j = 0; j < nfound && !drop; j++)
-      if (j != i && (!found[j].suspect || found[i].suspect))
+      if (j != i && found[j].suspect != 2 &&
+          (!found[j].suspect || found[i].suspect))
         drop = is_nested(last, found_node[i], &found_node[j], 1);
     for (int j = 0; j < i && !drop; j++)
       if (found_node[j] == found_node[i])
@@ -703,6 +871,8 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
     if (drop) {
       free(found[i].entries);
       free(found[i].retained);
+      free(found[i].group_entries);
+      free(found[i].group_members);
       continue;
     }
     found[w] = found[i];

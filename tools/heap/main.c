@@ -381,6 +381,15 @@ static void leak_json(const hs_leak_t *l, int f, int n)
     printf(", \"kept_entries_share\": %.3f", l->retention);
   if (l->estimated)
     printf(", \"entries_estimated\": true");
+  if (l->group_entries) {
+    printf(", \"group\": {\"members\": [");
+    for (int i = 0; i < n; i++)
+      printf("%s%u", i ? ", " : "", l->group_members[i]);
+    printf("], \"entries\": [");
+    for (int i = 0; i < n; i++)
+      printf("%s%" PRIu64, i ? ", " : "", l->group_entries[i]);
+    printf("]}");
+  }
   printf(", \"remedy\": ");
   hs_json_str(stdout, hs_leak_remedy(l->kind));
   printf("}");
@@ -409,6 +418,13 @@ static void leak_text(const hs_leak_t *l, int f, int n)
     printf(" +%u entries/+%" PRIu64 " B%s",
            l->entries[i] - l->entries[i - 1],
            l->retained[i] - l->retained[i - 1], i + 1 < n ? "," : "");
+  if (l->group_entries) {
+    printf("\n   group:    one of %u like containers (the same edge of "
+           "objects of one shape); members and their entries:",
+           l->siblings + 1);
+    for (int i = 0; i < n; i++)
+      printf(" %u/%" PRIu64, l->group_members[i], l->group_entries[i]);
+  }
   printf("\n   remedy:   %s\n", hs_leak_remedy(l->kind));
 }
 
