@@ -36,7 +36,11 @@
  *     at best: entries never shrink and quadruple from first to last;
  *  7. it is not levelling off: its entries grew in the last interval by
  *     at least a quarter of their largest growth in one interval (a
- *     cache filling a bounded key space slows down as it fills).
+ *     cache filling a bounded key space slows down as it fills);
+ *  8. when it is one of at least 4 like containers (the same edge of
+ *     holders of one hidden class: per-connection buffers), the group's
+ *     entries per member grow in every interval too; else it is a
+ *     suspect.  The group is listed once.
  *
  * Findings nested in another finding (dominated by its node in the last
  * snapshot) are dropped, so a leaking table of sessions is reported once
