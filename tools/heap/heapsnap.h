@@ -80,6 +80,9 @@ typedef struct hs_snapshot_s {
   uint32_t reachable;   /* nodes reachable from the root */
   /* Filled lazily by hs_id_index(); NULL before. */
   uint32_t *by_id;      /* node ordinals sorted by id */
+  /* Filled lazily by the leak analysis; NULL before. */
+  uint32_t *shape;      /* per node: its hidden class (target of its
+                           internal "map" edge), UINT32_MAX if none */
 } hs_snapshot_t;
 
 typedef struct {

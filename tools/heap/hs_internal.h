@@ -53,4 +53,8 @@ int64_t hs__table_stride(const hs_snapshot_t *s, uint32_t n, uint32_t table);
  * UINT32_MAX when the writer gives none (tenure's). */
 uint32_t hs__shape_of(const hs_snapshot_t *s, uint32_t n);
 
+/* Builds s->shape (one word per node), so hs__shape_of is a load.
+ * Returns 0 or -ENOMEM (then hs__shape_of scans the edges). */
+int hs__shapes(hs_snapshot_t *s);
+
 #endif /* TENURE_HS_INTERNAL_H */

@@ -611,7 +611,7 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
   for (int j = 0; j < n; j++) {
     if (!snaps[j]->retained && hs_dominators(snaps[j]) < 0)
       return -ENOMEM;
-    if (hs_id_index(snaps[j]) < 0)
+    if (hs_id_index(snaps[j]) < 0 || hs__shapes(snaps[j]) < 0)
       return -ENOMEM;
   }
   hs_snapshot_t *last = snaps[n - 1];

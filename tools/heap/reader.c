@@ -1155,5 +1155,6 @@ void hs_snapshot_destroy(hs_snapshot_t *s)
   free(s->idom);
   free(s->retained);
   free(s->by_id);
+  free(s->shape);
   free(s);
 }
