@@ -406,6 +406,11 @@ static uint32_t find_by_holder(const hs_snapshot_t *last, const hs_bfs_t *b,
   uint32_t pe = b->prev_edge[n], h = b->prev_node[n];
   if (pe == UINT32_MAX || h == UINT32_MAX || h == 0)
     return UINT32_MAX;
+  /* Only places the program names: a property, a variable, an index.  A
+   * slot of a hash table holds another entry after a rehash. */
+  uint8_t k = last->edge_kind[pe];
+  if (k != HS_EDGE_PROPERTY && k != HS_EDGE_CONTEXT && k != HS_EDGE_ELEMENT)
+    return UINT32_MAX;
   uint32_t sh = hs_find_id(s, last->node_id[h]);
   if (sh == UINT32_MAX)
     return UINT32_MAX;
