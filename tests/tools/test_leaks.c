@@ -31,7 +31,8 @@ static int nsnap;
 static const char *const fixtures[] = {
   "map_cache", "session_table", "array_queue", "linked_queue", "listeners",
   "lru_bounded", "churn", "grow_flat", "server", "fast_queue", "smi_map",
-  "ttl_ramp", "replaced", "plain_lists", "levelling", "per_conn"};
+  "ttl_ramp", "replaced", "plain_lists", "levelling", "per_conn",
+  "per_user"};
 
 /* random_arrays series: (seed, snapshots).  Over 3 snapshots the old
  * length-only rule flagged 2, 1, 2 and 1 of their 8 arrays. */
@@ -449,6 +450,35 @@ static void test_leaks_groups_of_like_containers(void **state)
   release(&r);
 }
 
+/* A leak of a whole group (rule 9): 500 history arrays, none a finding
+ * on its own, that together grow in every interval; the customers' carts
+ * (a group of fluctuating Maps) are not flagged. */
+static void test_leaks_whole_group(void **state)
+{
+  (void)state;
+  result_t r;
+  analyze("per_user", &r);
+  assert_int_equal(r.n, 1);
+  assert_int_equal(r.flagged, 1);
+  const hs_leak_t *l = &r.l[0];
+  assert_int_equal(l->whole_group, 1);
+  assert_int_equal(l->kind, HS_LEAK_QUEUE);
+  assert_string_equal(l->name, "history");
+  assert_string_equal(l->ctor, "Array");
+  assert_non_null(strstr(l->path, "customers (Map)"));
+  assert_int_equal(l->siblings, 499);
+  for (int i = 0; i < nsnap; i++) {
+    assert_int_equal(l->group_members[i], 500);
+    assert_int_equal(l->entries[i], l->group_entries[i]);
+    if (i > 0) {
+      assert_true(l->entries[i] > l->entries[i - 1] + 500);
+      assert_true(l->retained[i] > l->retained[i - 1]);
+    }
+  }
+  assert_true(l->retention > 0.9);
+  release(&r);
+}
+
 /* --- command line --- */
 
 static int tool(const char *args)
@@ -565,6 +595,7 @@ int main(int argc, char **argv)
     cmocka_unit_test(test_leaks_plain_object_lists),
     cmocka_unit_test(test_leaks_levelling_off_not_flagged),
     cmocka_unit_test(test_leaks_groups_of_like_containers),
+    cmocka_unit_test(test_leaks_whole_group),
     cmocka_unit_test(test_cli_exit_codes_and_json),
   };
   return cmocka_run_group_tests_name("tools.leaks", tests, setup, teardown);

@@ -287,6 +287,9 @@ typedef struct {
                              one per snapshot; else NULL */
   uint32_t *group_members; /* when siblings: members of the group, one per
                              snapshot; else NULL */
+  int whole_group;        /* 1: the finding is the group itself (rule 9):
+                             entries and retained are its totals, id and
+                             path are its largest member's */
 } hs_leak_t;
 
 typedef struct {

@@ -500,18 +500,114 @@ static int in_group(const hs_snapshot_t *s, const hs_bfs_t *b, uint32_t x,
   return !strcmp(hs_node_name(s, h), k->holder);
 }
 
-/* Members of group k in s and their entries in total. */
-static uint32_t group_measure(const hs_snapshot_t *s, const hs_bfs_t *b,
-                              const group_key_t *k, uint64_t *total)
+/* Members of group k in s, their entries and retained sizes in total
+ * (ret may be NULL), and the node ids of their entries when ids is set
+ * (arrays). */
+static uint32_t group_measure_all(const hs_snapshot_t *s, const hs_bfs_t *b,
+                                  const group_key_t *k, uint64_t *total,
+                                  uint64_t *ret, void *ids)
 {
   uint32_t count = 0;
   *total = 0;
+  if (ret)
+    *ret = 0;
   for (uint32_t x = 1; x < s->node_count; x++)
     if (in_group(s, b, x, k)) {
       count++;
       *total += hs_container_entries(s, x, (hs_cont_kind_t)k->kind);
+      if (ret)
+        *ret += s->retained[x];
+      if (ids)
+        hs__queue_members(s, x, HS_CONT_ARRAY, q_add, ids);
     }
   return count;
+}
+
+static uint32_t group_measure(const hs_snapshot_t *s, const hs_bfs_t *b,
+                              const group_key_t *k, uint64_t *total)
+{
+  return group_measure_all(s, b, k, total, NULL, NULL);
+}
+
+static uint64_t key_hash(const group_key_t *k)
+{
+  uint64_t h = fnv64(k->cname) ^ (fnv64(k->ename ? k->ename : "#") * 31);
+  h ^= ((uint64_t)k->shape_id << 20) ^ ((uint64_t)k->ekind << 8) ^
+       ((uint64_t)k->ckind << 4) ^ k->kind;
+  if (!k->shape_id)
+    h ^= fnv64(k->holder) * 7;
+  return h * 0x9e3779b97f4a7c15ull;
+}
+
+/* A group of like containers in the last snapshot (rule 9). */
+typedef struct {
+  group_key_t key;
+  uint32_t members;
+  uint64_t total;
+  uint32_t rep;          /* the member with the most entries */
+  uint32_t rep_entries;
+} gcand_t;
+
+static int cmp_gcand(const void *a, const void *b)
+{
+  const gcand_t *x = a, *y = b;
+  return x->total > y->total ? -1 : x->total < y->total;
+}
+
+/* Groups of at least min_members arrays or Map-likes of the last
+ * snapshot, with at least min_entries entries among them, the largest
+ * first, at most max.  Returns the count or -ENOMEM. */
+static int group_candidates(const hs_snapshot_t *s, const hs_bfs_t *b,
+                            uint32_t min_members, uint32_t min_entries,
+                            int max, gcand_t **out)
+{
+  size_t tsize = 1024;
+  while (tsize < (size_t)s->node_count / 4)
+    tsize *= 2;
+  gcand_t *tab = calloc(tsize, sizeof *tab);
+  if (!tab)
+    return -ENOMEM;
+  size_t used = 0;
+  for (uint32_t x = 1; x < s->node_count; x++) {
+    uint8_t nk = s->node_kind[x];
+    if (nk != HS_NODE_OBJECT && nk != HS_NODE_NATIVE)
+      continue;
+    uint8_t kind;
+    if (!strcmp(hs_node_name(s, x), "Array"))
+      kind = HS_CONT_ARRAY;
+    else if (hs_container_entries(s, x, HS_CONT_MAP) > 0)
+      kind = HS_CONT_MAP;
+    else
+      continue;
+    group_key_t k;
+    if (!group_key(s, b, x, kind, &k))
+      continue;
+    uint32_t e = hs_container_entries(s, x, (hs_cont_kind_t)kind);
+    size_t i = key_hash(&k) & (tsize - 1);
+    while (tab[i].members && !same_key(&tab[i].key, &k))
+      i = (i + 1) & (tsize - 1);
+    if (!tab[i].members) {
+      if (2 * (used + 1) > tsize)
+        continue; /* full enough: rare kinds of container are left out */
+      tab[i].key = k;
+      used++;
+    }
+    tab[i].members++;
+    tab[i].total += e;
+    if (tab[i].members == 1 || e > tab[i].rep_entries) {
+      tab[i].rep = x;
+      tab[i].rep_entries = e;
+    }
+  }
+  size_t w = 0;
+  for (size_t i = 0; i < tsize; i++)
+    if (tab[i].members >= min_members && tab[i].total >= min_entries)
+      tab[w++] = tab[i];
+  qsort(tab, w, sizeof *tab, cmp_gcand);
+  if (w > (size_t)max)
+    w = (size_t)max;
+  *out = tab;
+  return (int)w;
 }
 
 static int is_nested(const hs_snapshot_t *s, uint32_t n, const uint32_t *set,
@@ -632,9 +728,13 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
   uint8_t *found_kind = NULL;
   int nfound = 0, cap = 0, rc = -ENOMEM;
   hs_bfs_t bfs = {0};
-  if (!nodes || !ent || !ret)
+  /* BFS of every snapshot, built when a group needs it; the last one's
+   * is bfs. */
+  hs_bfs_t *bfs_of = calloc((size_t)n, sizeof *bfs_of);
+  gcand_t *gc = NULL;
+  if (!nodes || !ent || !ret || !bfs_of)
     goto done;
-  if (nc > 0 && hs_bfs(last, &bfs) < 0)
+  if (hs_bfs(last, &bfs) < 0)
     goto done;
   for (int c = 0; c < nc; c++) {
     hs_container_t *k = &cands[c];
@@ -795,14 +895,11 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
   if (nfound > 0) {
     group_key_t *keys = calloc((size_t)nfound, sizeof *keys);
     uint8_t *has = calloc((size_t)nfound, 1);
-    hs_bfs_t *bfs_of = calloc((size_t)n, sizeof *bfs_of);
-    if (!keys || !has || !bfs_of) {
+    if (!keys || !has) {
       free(keys);
       free(has);
-      free(bfs_of);
       goto done;
     }
-    bfs_of[n - 1] = bfs;
     for (int i = 0; i < nfound; i++)
       has[i] = !found[i].estimated &&
                group_key(last, &bfs, found_node[i], found_kind[i], &keys[i]);
@@ -853,18 +950,165 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
           found[i].suspect = 1;
         (void)folded;
       }
-    for (int j = 0; j < n - 1; j++)
-      hs_bfs_free(&bfs_of[j]);
-    free(bfs_of);
     free(keys);
     free(has);
     if (err)
       goto done;
-    if (!o->suspects)
-      for (int i = 0; i < nfound; i++)
-        if (found[i].suspect == 1)
-          found[i].suspect = 2;
   }
+  /* Rule 9: a group of like containers that leaks as a whole, when no
+   * member is a finding on its own (every customer's history grows by a
+   * few entries an interval).  The group is measured as one collection:
+   * its total entries and retained sizes over its members. */
+  {
+    int ng = group_candidates(last, &bfs, 8, o->min_entries, 64, &gc);
+    if (ng < 0)
+      goto done;
+    uint64_t *ge = malloc(sizeof *ge * (size_t)n);
+    uint64_t *gr = malloc(sizeof *gr * (size_t)n);
+    uint32_t *gm = malloc(sizeof *gm * (size_t)n);
+    qids_t qa = {snaps[n - 2], NULL, 0, 0, 0}, qb = {last, NULL, 0, 0, 0};
+    int err = !ge || !gr || !gm;
+    for (int g = 0; g < ng && !err; g++) {
+      group_key_t *k = &gc[g].key;
+      int dup = 0;
+      for (int i = 0; i < nfound && !dup; i++) {
+        group_key_t fk;
+        dup = group_key(last, &bfs, found_node[i], found_kind[i], &fk) &&
+              same_key(&fk, k);
+      }
+      if (dup)
+        continue;
+      int ok = 1;
+      for (int j = n - 1; j >= 0 && ok; j--) {
+        if (j < n - 1 && !bfs_of[j].prev_edge &&
+            hs_bfs(snaps[j], &bfs_of[j]) < 0) {
+          err = 1;
+          break;
+        }
+        const hs_bfs_t *bj = j == n - 1 ? &bfs : &bfs_of[j];
+        gm[j] = group_measure_all(snaps[j], bj, k, &ge[j], &gr[j], NULL);
+        if (gm[j] < 4 ||
+            (j < n - 1 && (ge[j] >= ge[j + 1] || gr[j] > gr[j + 1] ||
+                           ge[j] * gm[j + 1] >= ge[j + 1] * gm[j])))
+          ok = 0;
+      }
+      if (!ok || gr[n - 1] - gr[0] < o->min_growth_bytes)
+        continue;
+      /* The members themselves grow: those in the first snapshot and the
+       * last (by id) account for at least half the group's growth.  A
+       * table of orders whose new rows have longer item lists grows as a
+       * group while no list ever grows. */
+      int64_t kept_growth = 0;
+      for (uint32_t x = 1; x < last->node_count; x++) {
+        if (!in_group(last, &bfs, x, k))
+          continue;
+        uint32_t f = hs_find_id(snaps[0], last->node_id[x]);
+        if (f == UINT32_MAX)
+          continue;
+        kept_growth +=
+            (int64_t)hs_container_entries(last, x, (hs_cont_kind_t)k->kind) -
+            (int64_t)hs_container_entries(snaps[0], f, (hs_cont_kind_t)k->kind);
+      }
+      if (2 * kept_growth < (int64_t)(ge[n - 1] - ge[0]))
+        continue;
+      uint64_t top = 0;
+      for (int j = 1; j < n; j++)
+        if (ge[j] - ge[j - 1] > top)
+          top = ge[j] - ge[j - 1];
+      if (4 * (ge[n - 1] - ge[n - 2]) < top)
+        continue;
+      /* Evidence beyond the totals, as for a queue (rule 5): three
+       * growing intervals, or arrays that kept half their entries over
+       * the last one. */
+      double retention = -1.0;
+      int suspect = 0;
+      if (k->kind == HS_CONT_ARRAY) {
+        qa.n = qb.n = 0;
+        group_measure_all(snaps[n - 2], &bfs_of[n - 2], k, &ge[n - 2], NULL,
+                          &qa);
+        group_measure_all(last, &bfs, k, &ge[n - 1], NULL, &qb);
+        if (qa.err || qb.err) {
+          err = 1;
+          break;
+        }
+        retention = 0.0;
+        if (qa.n && qb.n) {
+          qsort(qa.ids, qa.n, sizeof *qa.ids, cmp_u32);
+          qsort(qb.ids, qb.n, sizeof *qb.ids, cmp_u32);
+          uint32_t kept = 0;
+          for (uint32_t i = 0; i < qa.n; i++)
+            if ((i == 0 || qa.ids[i] != qa.ids[i - 1]) &&
+                bsearch(&qa.ids[i], qb.ids, qb.n, sizeof *qb.ids, cmp_u32))
+              kept++;
+          retention = (double)kept / qa.n;
+        }
+      }
+      if (n - 1 < 3 && retention < o->min_retention)
+        suspect = 1;
+      if (suspect && !o->suspects)
+        continue;
+      if (nfound == cap) {
+        int ncap = cap ? cap * 2 : 16;
+        hs_leak_t *nf = realloc(found, sizeof *nf * (size_t)ncap);
+        uint32_t *nn = nf ? realloc(found_node, sizeof *nn * (size_t)ncap)
+                          : NULL;
+        uint8_t *nk = nn ? realloc(found_kind, (size_t)ncap) : NULL;
+        if (nf)
+          found = nf;
+        if (nn)
+          found_node = nn;
+        if (!nk) {
+          err = 1;
+          break;
+        }
+        found_kind = nk;
+        cap = ncap;
+      }
+      hs_leak_t *l = &found[nfound];
+      memset(l, 0, sizeof *l);
+      l->entries = malloc(sizeof(uint32_t) * (size_t)n);
+      l->retained = malloc(sizeof(uint64_t) * (size_t)n);
+      l->group_entries = malloc(sizeof(uint64_t) * (size_t)n);
+      l->group_members = malloc(sizeof(uint32_t) * (size_t)n);
+      found_node[nfound] = gc[g].rep;
+      found_kind[nfound] = k->kind;
+      nfound++;
+      if (!l->entries || !l->retained || !l->group_entries ||
+          !l->group_members) {
+        err = 1;
+        break;
+      }
+      for (int j = 0; j < n; j++) {
+        l->entries[j] = ge[j] > UINT32_MAX ? UINT32_MAX : (uint32_t)ge[j];
+        l->retained[j] = gr[j];
+        l->group_entries[j] = ge[j];
+        l->group_members[j] = gm[j];
+      }
+      l->id = last->node_id[gc[g].rep];
+      l->siblings = gm[n - 1] - 1;
+      l->growth_bytes = (int64_t)(gr[n - 1] - gr[0]);
+      l->retention = retention;
+      l->suspect = suspect;
+      l->whole_group = 1;
+      if (k->kind == HS_CONT_MAP)
+        l->kind = HS_LEAK_CACHE;
+      else if (mostly_closures(last, gc[g].rep, k->kind))
+        l->kind = HS_LEAK_LISTENERS;
+      else
+        l->kind = HS_LEAK_QUEUE;
+    }
+    free(qa.ids);
+    free(qb.ids);
+    free(ge);
+    free(gr);
+    free(gm);
+    if (err)
+      goto done;
+  }
+  if (!o->suspects)
+    for (int i = 0; i < nfound; i++)
+      if (found[i].suspect == 1)
+        found[i].suspect = 2;
   /* Drop findings nested in other findings, and the second finding on a
    * node (a dictionary that also holds a list). */
   int w = 0;
@@ -903,6 +1147,11 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
 done:
   if (found)
     hs_leaks_free(found, nfound, n);
+  if (bfs_of)
+    for (int j = 0; j < n - 1; j++)
+      hs_bfs_free(&bfs_of[j]);
+  free(bfs_of);
+  free(gc);
   hs_bfs_free(&bfs);
   free(found_node);
   free(found_kind);

@@ -388,7 +388,7 @@ static void leak_json(const hs_leak_t *l, int f, int n)
     printf("], \"entries\": [");
     for (int i = 0; i < n; i++)
       printf("%s%" PRIu64, i ? ", " : "", l->group_entries[i]);
-    printf("]}");
+    printf("]%s}", l->whole_group ? ", \"whole_group\": true" : "");
   }
   printf(", \"remedy\": ");
   hs_json_str(stdout, hs_leak_remedy(l->kind));
@@ -419,8 +419,9 @@ static void leak_text(const hs_leak_t *l, int f, int n)
            l->entries[i] - l->entries[i - 1],
            l->retained[i] - l->retained[i - 1], i + 1 < n ? "," : "");
   if (l->group_entries) {
-    printf("\n   group:    one of %u like containers (the same edge of "
+    printf("\n   group:    %s %u like containers (the same edge of "
            "objects of one shape); members and their entries:",
+           l->whole_group ? "the whole group of" : "one of",
            l->siblings + 1);
     for (int i = 0; i < n; i++)
       printf(" %u/%" PRIu64, l->group_members[i], l->group_entries[i]);
