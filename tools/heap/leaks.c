@@ -327,23 +327,27 @@ static int cmp_u32(const void *a, const void *b)
  * several times counts once, so an array of a few shared values (interned
  * strings, handlers) does not look kept.  0 when a had none or they
  * cannot be told apart (Smis and unboxed numbers have no node). */
+static double ids_kept(qids_t *a, qids_t *b)
+{
+  if (a->err || b->err || !a->n || !b->n)
+    return 0.0;
+  qsort(a->ids, a->n, sizeof *a->ids, cmp_u32);
+  qsort(b->ids, b->n, sizeof *b->ids, cmp_u32);
+  uint32_t kept = 0;
+  for (uint32_t i = 0; i < a->n; i++)
+    if ((i == 0 || a->ids[i] != a->ids[i - 1]) &&
+        bsearch(&a->ids[i], b->ids, b->n, sizeof *b->ids, cmp_u32))
+      kept++;
+  return (double)kept / a->n;
+}
+
 static double queue_kept(const hs_snapshot_t *sa, uint32_t na,
                          const hs_snapshot_t *sb, uint32_t nb, uint8_t kind)
 {
   qids_t a = {sa, NULL, 0, 0, 0}, b = {sb, NULL, 0, 0, 0};
-  double r = 0.0;
   hs__queue_members(sa, na, kind, q_add, &a);
   hs__queue_members(sb, nb, kind, q_add, &b);
-  if (!a.err && !b.err && a.n && b.n) {
-    qsort(a.ids, a.n, sizeof *a.ids, cmp_u32);
-    qsort(b.ids, b.n, sizeof *b.ids, cmp_u32);
-    uint32_t kept = 0;
-    for (uint32_t i = 0; i < a.n; i++)
-      if ((i == 0 || a.ids[i] != a.ids[i - 1]) &&
-          bsearch(&a.ids[i], b.ids, b.n, sizeof *b.ids, cmp_u32))
-        kept++;
-    r = (double)kept / a.n;
-  }
+  double r = ids_kept(&a, &b);
   free(a.ids);
   free(b.ids);
   return r;
@@ -1031,17 +1035,7 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
           err = 1;
           break;
         }
-        retention = 0.0;
-        if (qa.n && qb.n) {
-          qsort(qa.ids, qa.n, sizeof *qa.ids, cmp_u32);
-          qsort(qb.ids, qb.n, sizeof *qb.ids, cmp_u32);
-          uint32_t kept = 0;
-          for (uint32_t i = 0; i < qa.n; i++)
-            if ((i == 0 || qa.ids[i] != qa.ids[i - 1]) &&
-                bsearch(&qa.ids[i], qb.ids, qb.n, sizeof *qb.ids, cmp_u32))
-              kept++;
-          retention = (double)kept / qa.n;
-        }
+        retention = ids_kept(&qa, &qb);
       }
       if (n - 1 < 3 && retention < o->min_retention)
         suspect = 1;
