@@ -703,6 +703,39 @@ static int describe(hs_leak_t *l, const hs_snapshot_t *s, const hs_bfs_t *b,
   return 0;
 }
 
+/* Appends a zeroed finding on `node` with entries and retained arrays of
+ * n, growing the three parallel arrays.  NULL on out of memory (a
+ * finding whose arrays failed is still counted, so it is freed). */
+static hs_leak_t *add_finding(hs_leak_t **found, uint32_t **fnode,
+                              uint8_t **fkind, int *nfound, int *cap,
+                              uint32_t node, uint8_t kind, int n)
+{
+  if (*nfound == *cap) {
+    int ncap = *cap ? *cap * 2 : 16;
+    hs_leak_t *nf = realloc(*found, sizeof *nf * (size_t)ncap);
+    if (!nf)
+      return NULL;
+    *found = nf;
+    uint32_t *nn = realloc(*fnode, sizeof *nn * (size_t)ncap);
+    if (!nn)
+      return NULL;
+    *fnode = nn;
+    uint8_t *nk = realloc(*fkind, (size_t)ncap);
+    if (!nk)
+      return NULL;
+    *fkind = nk;
+    *cap = ncap;
+  }
+  hs_leak_t *l = &(*found)[*nfound];
+  memset(l, 0, sizeof *l);
+  (*fnode)[*nfound] = node;
+  (*fkind)[*nfound] = kind;
+  (*nfound)++;
+  l->entries = malloc(sizeof(uint32_t) * (size_t)n);
+  l->retained = malloc(sizeof(uint64_t) * (size_t)n);
+  return l->entries && l->retained ? l : NULL;
+}
+
 int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
              hs_leak_t **out)
 {
@@ -849,30 +882,9 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
       if (span < o->min_retention / 2)
         continue;
     }
-    if (nfound == cap) {
-      int ncap = cap ? cap * 2 : 16;
-      hs_leak_t *nf = realloc(found, sizeof *nf * (size_t)ncap);
-      if (!nf)
-        goto done;
-      found = nf;
-      uint32_t *nn = realloc(found_node, sizeof *nn * (size_t)ncap);
-      if (!nn)
-        goto done;
-      found_node = nn;
-      uint8_t *nk = realloc(found_kind, (size_t)ncap);
-      if (!nk)
-        goto done;
-      found_kind = nk;
-      cap = ncap;
-    }
-    hs_leak_t *l = &found[nfound];
-    memset(l, 0, sizeof *l);
-    l->entries = malloc(sizeof(uint32_t) * (size_t)n);
-    l->retained = malloc(sizeof(uint64_t) * (size_t)n);
-    found_node[nfound] = k->node;
-    found_kind[nfound] = k->kind;
-    nfound++;
-    if (!l->entries || !l->retained)
+    hs_leak_t *l = add_finding(&found, &found_node, &found_kind, &nfound,
+                               &cap, k->node, k->kind, n);
+    if (!l)
       goto done;
     memcpy(l->entries, ent, sizeof(uint32_t) * (size_t)n);
     memcpy(l->retained, ret, sizeof(uint64_t) * (size_t)n);
@@ -1041,34 +1053,13 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
         suspect = 1;
       if (suspect && !o->suspects)
         continue;
-      if (nfound == cap) {
-        int ncap = cap ? cap * 2 : 16;
-        hs_leak_t *nf = realloc(found, sizeof *nf * (size_t)ncap);
-        uint32_t *nn = nf ? realloc(found_node, sizeof *nn * (size_t)ncap)
-                          : NULL;
-        uint8_t *nk = nn ? realloc(found_kind, (size_t)ncap) : NULL;
-        if (nf)
-          found = nf;
-        if (nn)
-          found_node = nn;
-        if (!nk) {
-          err = 1;
-          break;
-        }
-        found_kind = nk;
-        cap = ncap;
+      hs_leak_t *l = add_finding(&found, &found_node, &found_kind, &nfound,
+                                 &cap, gc[g].rep, k->kind, n);
+      if (l) {
+        l->group_entries = malloc(sizeof(uint64_t) * (size_t)n);
+        l->group_members = malloc(sizeof(uint32_t) * (size_t)n);
       }
-      hs_leak_t *l = &found[nfound];
-      memset(l, 0, sizeof *l);
-      l->entries = malloc(sizeof(uint32_t) * (size_t)n);
-      l->retained = malloc(sizeof(uint64_t) * (size_t)n);
-      l->group_entries = malloc(sizeof(uint64_t) * (size_t)n);
-      l->group_members = malloc(sizeof(uint32_t) * (size_t)n);
-      found_node[nfound] = gc[g].rep;
-      found_kind[nfound] = k->kind;
-      nfound++;
-      if (!l->entries || !l->retained || !l->group_entries ||
-          !l->group_members) {
+      if (!l || !l->group_entries || !l->group_members) {
         err = 1;
         break;
       }
