@@ -51,8 +51,7 @@ static int is_candidate_node(const hs_snapshot_t *s, uint32_t n)
   return (k == HS_NODE_OBJECT || k == HS_NODE_NATIVE) && !is_context(s, n);
 }
 
-/* Parses a decimal edge name; returns -1 if it is not a number. */
-static int64_t numeric_name(const hs_snapshot_t *s, uint32_t e)
+int64_t hs__edge_number(const hs_snapshot_t *s, uint32_t e)
 {
   uint8_t k = s->edge_kind[e];
   if (k == HS_EDGE_ELEMENT || k == HS_EDGE_HIDDEN)
@@ -191,7 +190,7 @@ static uint32_t table_entries(const hs_snapshot_t *s, uint32_t n,
     if (s->edge_kind[e] == HS_EDGE_WEAK && strcmp(nm, "WeakMap") &&
         strcmp(nm, "WeakSet"))
       continue;
-    int64_t v = numeric_name(s, e);
+    int64_t v = hs__edge_number(s, e);
     if (v >= 0) {
       numbered++;
       if (v < lo)
@@ -220,7 +219,7 @@ static uint32_t table_entries(const hs_snapshot_t *s, uint32_t n,
     if (s->edge_kind[e] == HS_EDGE_WEAK && strcmp(nm, "WeakMap") &&
         strcmp(nm, "WeakSet"))
       continue;
-    int64_t v = numeric_name(s, e);
+    int64_t v = hs__edge_number(s, e);
     if (v < 0)
       continue;
     int64_t slot = (v - lo) / stride;
@@ -263,7 +262,7 @@ static uint32_t store_slots(const hs_snapshot_t *s, uint32_t store,
 {
   int64_t lo = INT64_MAX;
   for (uint32_t e = s->first_edge[store]; e < s->first_edge[store + 1]; e++) {
-    int64_t v = s->edge_kind[e] == HS_EDGE_WEAK ? -1 : numeric_name(s, e);
+    int64_t v = s->edge_kind[e] == HS_EDGE_WEAK ? -1 : hs__edge_number(s, e);
     if (v >= 0 && v < lo)
       lo = v;
   }
@@ -272,7 +271,7 @@ static uint32_t store_slots(const hs_snapshot_t *s, uint32_t store,
   uint32_t count = 0;
   int64_t last = -1;
   for (uint32_t e = s->first_edge[store]; e < s->first_edge[store + 1]; e++) {
-    int64_t v = s->edge_kind[e] == HS_EDGE_WEAK ? -1 : numeric_name(s, e);
+    int64_t v = s->edge_kind[e] == HS_EDGE_WEAK ? -1 : hs__edge_number(s, e);
     if (v < 0)
       continue;
     int64_t slot = (v - lo) / stride;

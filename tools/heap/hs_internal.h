@@ -49,6 +49,11 @@ int hs__entries_estimated(const hs_snapshot_t *s, uint32_t n,
  * 3 for V8 OrderedHashMap, 2 for OrderedHashSet and weak collections. */
 int64_t hs__table_stride(const hs_snapshot_t *s, uint32_t n, uint32_t table);
 
+/* The number of edge e: its index for element and hidden edges, else its
+ * name parsed as a decimal (V8 names hash-table slots "67"); -1 when the
+ * name is not a number. */
+int64_t hs__edge_number(const hs_snapshot_t *s, uint32_t e);
+
 /* Hidden class of n: the target of its internal "map" edge, or
  * UINT32_MAX when the writer gives none (tenure's). */
 uint32_t hs__shape_of(const hs_snapshot_t *s, uint32_t n);

@@ -13,7 +13,8 @@
  *  2. its entry count grows strictly in every interval (see 6);
  *  3. its retained size never shrinks and grows by at least
  *     min_growth_bytes in total (a quarter of that for keyed collections
- *     and listener lists, which rule 4 or their content already mark).  (Not strictly in every interval: a
+ *     and listener lists, which rule 4 or their content already
+ *     mark).  (Not strictly in every interval: a
  *     dictionary of interned keys and Smi values retains only its backing
  *     store, which grows by doubling, so it can stay flat for an interval
  *     while entries are added.);
@@ -166,23 +167,6 @@ static void ek_add(ekeys_t *k, uint32_t group, uint64_t key)
   k->n++;
 }
 
-static int64_t edge_number(const hs_snapshot_t *s, uint32_t e)
-{
-  uint8_t k = s->edge_kind[e];
-  if (k == HS_EDGE_ELEMENT || k == HS_EDGE_HIDDEN)
-    return s->edge_name[e];
-  const char *p = hs_str(s, s->edge_name[e]);
-  int64_t v = 0;
-  if (!*p)
-    return -1;
-  for (; *p; p++) {
-    if (*p < '0' || *p > '9' || v > (INT64_C(1) << 40))
-      return -1;
-    v = v * 10 + (*p - '0');
-  }
-  return v;
-}
-
 /* Adds the entries of a hash-table store: numbered edges grouped into
  * entries of `stride` slots; other edges (but "map") one entry each. */
 static void ek_store(ekeys_t *k, const hs_snapshot_t *s, uint32_t st,
@@ -190,7 +174,7 @@ static void ek_store(ekeys_t *k, const hs_snapshot_t *s, uint32_t st,
 {
   int64_t lo = INT64_MAX;
   for (uint32_t e = s->first_edge[st]; e < s->first_edge[st + 1]; e++) {
-    int64_t v = s->edge_kind[e] == HS_EDGE_WEAK ? -1 : edge_number(s, e);
+    int64_t v = s->edge_kind[e] == HS_EDGE_WEAK ? -1 : hs__edge_number(s, e);
     if (v >= 0 && v < lo)
       lo = v;
   }
@@ -198,7 +182,7 @@ static void ek_store(ekeys_t *k, const hs_snapshot_t *s, uint32_t st,
   for (uint32_t e = s->first_edge[st]; e < s->first_edge[st + 1]; e++) {
     if (s->edge_kind[e] == HS_EDGE_WEAK)
       continue;
-    int64_t v = edge_number(s, e);
+    int64_t v = hs__edge_number(s, e);
     if (v < 0) {
       if (!strcmp(hs_str(s, s->edge_name[e]), "map"))
         continue;
@@ -451,7 +435,7 @@ typedef struct {
 
 static int numbered_edge(const hs_snapshot_t *s, uint32_t e)
 {
-  return edge_number(s, e) >= 0;
+  return hs__edge_number(s, e) >= 0;
 }
 
 static int group_key(const hs_snapshot_t *s, const hs_bfs_t *b, uint32_t c,
@@ -576,17 +560,17 @@ static int group_candidates(const hs_snapshot_t *s, const hs_bfs_t *b,
     uint8_t nk = s->node_kind[x];
     if (nk != HS_NODE_OBJECT && nk != HS_NODE_NATIVE)
       continue;
-    uint8_t kind;
+    uint8_t kind = HS_CONT_ARRAY;
+    uint32_t e;
     if (!strcmp(hs_node_name(s, x), "Array"))
-      kind = HS_CONT_ARRAY;
-    else if (hs_container_entries(s, x, HS_CONT_MAP) > 0)
+      e = hs_container_entries(s, x, HS_CONT_ARRAY);
+    else if ((e = hs_container_entries(s, x, HS_CONT_MAP)) > 0)
       kind = HS_CONT_MAP;
     else
       continue;
     group_key_t k;
     if (!group_key(s, b, x, kind, &k))
       continue;
-    uint32_t e = hs_container_entries(s, x, (hs_cont_kind_t)kind);
     size_t i = key_hash(&k) & (tsize - 1);
     while (tab[i].members && !same_key(&tab[i].key, &k))
       i = (i + 1) & (tsize - 1);
@@ -977,12 +961,10 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
         if (!has[i] || found[i].suspect != pass)
           continue;
         has[i] = 0;
-        int folded = 0;
         for (int j = 0; j < nfound; j++)
           if (has[j] && same_key(&keys[i], &keys[j])) {
             has[j] = 0;
             found[j].suspect = 2; /* folded into i, dropped below */
-            folded++;
           }
         uint64_t tot;
         uint32_t members = group_measure(last, &bfs, &keys[i], &tot);
@@ -1016,7 +998,6 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
             grows = 0;
         if (!grows)
           found[i].suspect = 1;
-        (void)folded;
       }
     free(keys);
     free(has);
@@ -1047,6 +1028,7 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
       if (dup)
         continue;
       int ok = 1;
+      qa.n = qb.n = 0;
       for (int j = n - 1; j >= 0 && ok; j--) {
         if (j < n - 1 && !bfs_of[j].prev_edge &&
             hs_bfs(snaps[j], &bfs_of[j]) < 0) {
@@ -1054,7 +1036,11 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
           break;
         }
         const hs_bfs_t *bj = j == n - 1 ? &bfs : &bfs_of[j];
-        gm[j] = group_measure_all(snaps[j], bj, k, &ge[j], &gr[j], NULL);
+        qids_t *ids = k->kind != HS_CONT_ARRAY ? NULL
+                      : j == n - 1                ? &qb
+                      : j == n - 2                ? &qa
+                                                  : NULL;
+        gm[j] = group_measure_all(snaps[j], bj, k, &ge[j], &gr[j], ids);
         if (gm[j] < 4 ||
             (j < n - 1 && (ge[j] >= ge[j + 1] || gr[j] > gr[j + 1] ||
                            ge[j] * gm[j + 1] >= ge[j + 1] * gm[j])))
@@ -1091,10 +1077,6 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
       double retention = -1.0;
       int suspect = 0;
       if (k->kind == HS_CONT_ARRAY) {
-        qa.n = qb.n = 0;
-        group_measure_all(snaps[n - 2], &bfs_of[n - 2], k, &ge[n - 2], NULL,
-                          &qa);
-        group_measure_all(last, &bfs, k, &ge[n - 1], NULL, &qb);
         if (qa.err || qb.err) {
           err = 1;
           break;
