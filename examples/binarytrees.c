@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gc/gc.h"
+#include <tenure/gc.h>
 
 typedef struct tree {
   struct tree *left;

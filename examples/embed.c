@@ -7,7 +7,7 @@
  */
 #include <stdio.h>
 
-#include "gc/gc.h"
+#include <tenure/gc.h>
 
 struct node {
   struct node *left;

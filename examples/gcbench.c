@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "gc/gc.h"
+#include <tenure/gc.h>
 
 #define STRETCH_DEPTH 18
 #define LONG_LIVED_DEPTH 16

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gc/gc.h"
+#include <tenure/gc.h>
 
 typedef struct chunk {
   struct chunk *next;

@@ -20,11 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "rt/rt.h"
-#if __has_include("gc/gc_snapshot.h")
-#include "gc/gc_snapshot.h"
-#define HAVE_SNAPSHOT 1
-#endif
+#include <tenure/rt.h>
+#include <tenure/gc_snapshot.h>
 
 static void usage(void) {
   fprintf(stderr,
@@ -109,13 +106,6 @@ int main(int argc, char **argv) {
     usage();
     return 2;
   }
-#ifndef HAVE_SNAPSHOT
-  if (snapshot != NULL) {
-    fprintf(stderr, "json2heap: --snapshot is not available: this build "
-                    "has no heap-snapshot writer (gc/gc_snapshot.h)\n");
-    return 2;
-  }
-#endif
 
   size_t len = 0;
   bool mapped = false;
@@ -156,12 +146,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "json2heap: %s: %s\n", file, rt_strerror(err));
     status = 1;
   } else {
-#ifdef HAVE_SNAPSHOT
     if (snapshot != NULL && (err = gc_snapshot_write_path(h, snapshot)) < 0) {
       fprintf(stderr, "json2heap: %s: %s\n", snapshot, gc_strerror(err));
       status = 1;
     }
-#endif
     gc_heap_stats_json(h, stdout); /* one line, newline-terminated */
   }
   gc_scope_close(h, &scope);

@@ -6,7 +6,7 @@ set -euo pipefail
 what=${1:-test}
 pkgs=(gcc make cmake pkg-config libjemalloc-dev libcmocka-dev valgrind)
 case $what in
-  test) pkgs+=(clang libclang-rt-14-dev) ;;
+  test) pkgs+=(clang libclang-rt-14-dev libgc-dev) ;;
   run) pkgs+=(libgc-dev hyperfine time python3) ;;
 esac
 need=()

@@ -25,7 +25,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "gc/gc.h"
+#include <tenure/gc.h>
 
 #define X__FWD ((uintptr_t)1)        /* 001 */
 #define X__MARK ((uintptr_t)2)       /* 010 */

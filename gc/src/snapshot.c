@@ -28,7 +28,7 @@
  * (async-signal-safe); gc_snapshot_poll and the allocation slow path write
  * the file when the counter moved.
  *
- * See gc/DESIGN.md and gc/include/gc/gc_snapshot.h.
+ * See gc/DESIGN.md and gc/include/tenure/gc_snapshot.h.
  */
 #include <errno.h>
 #include <fcntl.h>

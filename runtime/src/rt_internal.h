@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rt/rt.h"
+#include <tenure/rt.h>
 
 /* Internal immediates (never handed out). */
 #define RT__HOLE ((rt_value_t)0x22) /* a deleted map entry */

@@ -7,7 +7,7 @@
 
 #include "test_util.h"
 
-#include "rt/rt.h"
+#include <tenure/rt.h>
 
 static inline rt_runtime_t *rt_test_runtime(void) {
   gc_heap_t *h = test_heap();

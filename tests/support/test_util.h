@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "gc/gc.h"
+#include <tenure/gc.h>
 
 static inline bool test_under_stress(void) {
   return getenv("TENURE_TEST_STRESS") != NULL;

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "rt/rt.h"
+#include <tenure/rt.h>
 
 static double now_ms(void) {
   struct timespec ts;

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "gc/gc.h"
+#include <tenure/gc.h>
 
 typedef struct pair {
   void *car;

@@ -29,14 +29,14 @@
  * Errors are negative errno codes (rt_strerror names them).
  * See runtime/DESIGN.md.
  */
-#ifndef RT_RT_H
-#define RT_RT_H
+#ifndef TENURE_RT_H
+#define TENURE_RT_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gc/gc.h"
+#include <tenure/gc.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -142,10 +142,10 @@ RT_EXTERN double rt_number_value(rt_value_t v);
 }
 #endif
 
-#include "rt/rt_string.h"
-#include "rt/rt_array.h"
-#include "rt/rt_map.h"
-#include "rt/rt_buffer.h"
-#include "rt/rt_json.h"
+#include <tenure/rt_string.h>
+#include <tenure/rt_array.h>
+#include <tenure/rt_map.h>
+#include <tenure/rt_buffer.h>
+#include <tenure/rt_json.h>
 
-#endif /* RT_RT_H */
+#endif /* TENURE_RT_H */

@@ -18,10 +18,10 @@
  * {"type":"Buffer","data":[...]} (as Node).  Cycles are caught by the depth
  * limit (-ELOOP).
  */
-#ifndef RT_JSON_H
-#define RT_JSON_H
+#ifndef TENURE_RT_JSON_H
+#define TENURE_RT_JSON_H
 
-#include "rt/rt.h"
+#include <tenure/rt.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -60,4 +60,4 @@ RT_EXTERN size_t rt_json_format_double(double d, char *buf);
 #ifdef __cplusplus
 }
 #endif
-#endif /* RT_JSON_H */
+#endif /* TENURE_RT_JSON_H */

@@ -22,14 +22,14 @@
  * Dashes and underscores are interchangeable after the leading "--", and
  * "--flag value" works as well as "--flag=value", as in V8.
  */
-#ifndef GC_OPTIONS_H
-#define GC_OPTIONS_H
+#ifndef TENURE_GC_OPTIONS_H
+#define TENURE_GC_OPTIONS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
-#include "gc/gc_type.h"
+#include <tenure/gc_type.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -96,4 +96,4 @@ GC_EXTERN const char *gc_options_help(void);
 #ifdef __cplusplus
 }
 #endif
-#endif /* GC_OPTIONS_H */
+#endif /* TENURE_GC_OPTIONS_H */

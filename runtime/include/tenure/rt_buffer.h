@@ -7,10 +7,10 @@
  * its parent and references the owning buffer (internal edge
  * "buffer"), so the bytes live as long as any slice does.
  */
-#ifndef RT_BUFFER_H
-#define RT_BUFFER_H
+#ifndef TENURE_RT_BUFFER_H
+#define TENURE_RT_BUFFER_H
 
-#include "rt/rt.h"
+#include <tenure/rt.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -45,4 +45,4 @@ RT_EXTERN void rt_buffer_set_free_hook(rt_runtime_t *rt,
 #ifdef __cplusplus
 }
 #endif
-#endif /* RT_BUFFER_H */
+#endif /* TENURE_RT_BUFFER_H */

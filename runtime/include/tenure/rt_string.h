@@ -10,10 +10,10 @@
  * Interned strings are unique by content while alive; the intern table
  * holds them weakly, so an interned string nobody references dies.
  */
-#ifndef RT_STRING_H
-#define RT_STRING_H
+#ifndef TENURE_RT_STRING_H
+#define TENURE_RT_STRING_H
 
-#include "rt/rt.h"
+#include <tenure/rt.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -103,4 +103,4 @@ RT_EXTERN size_t rt_utf8_valid_prefix(const void *p, size_t n);
 #ifdef __cplusplus
 }
 #endif
-#endif /* RT_STRING_H */
+#endif /* TENURE_RT_STRING_H */

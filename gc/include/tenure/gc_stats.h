@@ -5,14 +5,14 @@
  * distributions.  The struct can grow: callers pass sizeof, and fields past
  * what an older caller knows are not written.
  */
-#ifndef GC_STATS_H
-#define GC_STATS_H
+#ifndef TENURE_GC_STATS_H
+#define TENURE_GC_STATS_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
-#include "gc/gc_type.h"
+#include <tenure/gc_type.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -76,4 +76,4 @@ GC_EXTERN int gc_heap_stats_json(gc_heap_t *h, FILE *out);
 #ifdef __cplusplus
 }
 #endif
-#endif /* GC_STATS_H */
+#endif /* TENURE_GC_STATS_H */

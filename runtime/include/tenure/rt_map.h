@@ -14,10 +14,10 @@
  * may then see entries again or miss some (as with most C hash maps; JS
  * Map's stronger guarantee is not provided).
  */
-#ifndef RT_MAP_H
-#define RT_MAP_H
+#ifndef TENURE_RT_MAP_H
+#define TENURE_RT_MAP_H
 
-#include "rt/rt.h"
+#include <tenure/rt.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -49,4 +49,4 @@ RT_EXTERN size_t rt_map_capacity(rt_value_t map);
 #ifdef __cplusplus
 }
 #endif
-#endif /* RT_MAP_H */
+#endif /* TENURE_RT_MAP_H */

@@ -5,10 +5,10 @@
  * buffer, so push, pop, shift and unshift are amortized O(1) and an array
  * used as a queue does not pay O(n) per shift.
  */
-#ifndef RT_ARRAY_H
-#define RT_ARRAY_H
+#ifndef TENURE_RT_ARRAY_H
+#define TENURE_RT_ARRAY_H
 
-#include "rt/rt.h"
+#include <tenure/rt.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -41,4 +41,4 @@ RT_EXTERN size_t rt_array_capacity(rt_value_t arr);
 #ifdef __cplusplus
 }
 #endif
-#endif /* RT_ARRAY_H */
+#endif /* TENURE_RT_ARRAY_H */

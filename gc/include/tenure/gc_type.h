@@ -12,8 +12,8 @@
  *     collector ignores immediates, so a layer above can tag small integers,
  *     booleans and the like in the slot word itself.
  */
-#ifndef GC_TYPE_H
-#define GC_TYPE_H
+#ifndef TENURE_GC_TYPE_H
+#define TENURE_GC_TYPE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -106,4 +106,4 @@ struct gc_type_s {
 #ifdef __cplusplus
 }
 #endif
-#endif /* GC_TYPE_H */
+#endif /* TENURE_GC_TYPE_H */

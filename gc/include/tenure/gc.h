@@ -16,8 +16,8 @@
  * Stores of a reference into a heap object go through gc_write, the write
  * barrier, which records old-to-new pointers.
  */
-#ifndef GC_GC_H
-#define GC_GC_H
+#ifndef TENURE_GC_H
+#define TENURE_GC_H
 
 #include <errno.h>
 #include <stdbool.h>
@@ -25,10 +25,10 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "gc/gc_options.h"
-#include "gc/gc_stats.h"
-#include "gc/gc_type.h"
-#include "gc/gc_snapshot.h"
+#include <tenure/gc_options.h>
+#include <tenure/gc_stats.h>
+#include <tenure/gc_type.h>
+#include <tenure/gc_snapshot.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -286,4 +286,4 @@ GC_EXTERN int gc_verify(gc_heap_t *h);
 #ifdef __cplusplus
 }
 #endif
-#endif /* GC_GC_H */
+#endif /* TENURE_GC_H */

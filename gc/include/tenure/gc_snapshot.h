@@ -66,12 +66,12 @@
  * per process owns the signal: the last heap created with the flag;
  * destroying it restores the previous disposition.
  */
-#ifndef GC_SNAPSHOT_H
-#define GC_SNAPSHOT_H
+#ifndef TENURE_GC_SNAPSHOT_H
+#define TENURE_GC_SNAPSHOT_H
 
 #include <stdio.h>
 
-#include "gc/gc_type.h"
+#include <tenure/gc_type.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -108,4 +108,4 @@ GC_EXTERN int gc_snapshot_poll_path(gc_heap_t *h, char *out_path, size_t cap);
 #ifdef __cplusplus
 }
 #endif
-#endif /* GC_SNAPSHOT_H */
+#endif /* TENURE_GC_SNAPSHOT_H */

@@ -1,0 +1,15 @@
+/* tenure.h -- the umbrella header: the collector (gc.h, with its types,
+ * options, statistics and snapshots) and the runtime's values (rt.h, with
+ * strings, arrays, maps, buffers and JSON).
+ *
+ * Everything tenure installs lives under <tenure/...>, so it never shadows
+ * another library's header: Boehm GC's <gc.h> and <gc/gc.h> can be
+ * included in the same file (tests/install checks that).
+ */
+#ifndef TENURE_TENURE_H
+#define TENURE_TENURE_H
+
+#include <tenure/gc.h>
+#include <tenure/rt.h>
+
+#endif /* TENURE_TENURE_H */
