@@ -105,8 +105,12 @@ static inline void copy_words(uintptr_t *dst, const uintptr_t *src,
   }
 }
 
+/* Is slot value P an object in from-space?  Immediates (any of the low
+ * GC_IMMEDIATE_MASK bits set) never are, whatever address their bits
+ * spell: a tagged integer can equal a from-space address plus its tag. */
 static inline bool in_from(const scav_t *s, const void *p) {
-  return (uintptr_t)p - s->from_lo < s->from_size;
+  return ((uintptr_t)p & GC_IMMEDIATE_MASK) == 0 &&
+         (uintptr_t)p - s->from_lo < s->from_size;
 }
 
 /* Moves the object at *SLOT (in from-space) and updates the slot. */
