@@ -72,6 +72,37 @@ static void trace_handles(gc_heap_t *h, gc_visitor_t *v) {
   }
 }
 
+void gc_scope_unwind(gc_heap_t *h, gc_scope_t *s) {
+  /* Only S is read: the scopes and frames inside it may live in C frames
+   * that a longjmp already popped. */
+  gc__fast_t *f = &h->fast;
+  f->hs_top = s->top;
+  f->hs_limit = s->limit;
+  f->frame = s->frame;
+  f->scope = s->prev;
+}
+
+/* --- Root frames ------------------------------------------------------------ */
+
+void gc__frame_mismatch(gc_heap_t *h, gc_frame_t *fr) {
+  gc__fatal(h,
+            "root frame %p closed out of order (the innermost linked frame "
+            "is %p): frames must close in LIFO order",
+            (void *)fr, (void *)h->fast.frame);
+}
+
+static void trace_frames(gc_heap_t *h, gc_visitor_t *v) {
+  gc_edge_t e = GC_EDGE_INTERNAL("(Stack roots)");
+  for (gc_frame_t *fr = h->fast.frame; fr != NULL; fr = fr->prev) {
+    void **addr = (void **)(fr + 1); /* the addresses follow the frame */
+    for (size_t i = 0; i < fr->n; i++) {
+      void **slot = addr[i];
+      if (!gc__not_ptr(*slot))
+        v->visit(v, slot, e);
+    }
+  }
+}
+
 /* --- Persistent and weak handles ------------------------------------------- */
 
 static gc__pentry_t *pentry_new(gc_heap_t *h) {
@@ -235,6 +266,7 @@ int gc_root_tracer_remove(gc_heap_t *h, gc_root_trace_fn fn, void *data) {
 
 void gc__trace_roots(gc_heap_t *h, gc_visitor_t *v) {
   trace_handles(h, v);
+  trace_frames(h, v);
   trace_persistent(h, v, false);
   for (size_t i = 0; i < h->nroots; i++) {
     gc__root_t *r = &h->roots[i];

@@ -566,6 +566,8 @@ static void visit_walk_root(gc_visitor_t *v, void **slot, gc_edge_t e) {
     add_numbered_root(s, 1, *slot, ET_INTERNAL);
   else if (strcmp(e.name, "(Weak handles)") == 0)
     add_numbered_root(s, 2, *slot, ET_WEAK);
+  else if (strcmp(e.name, "(Stack roots)") == 0)
+    add_numbered_root(s, 3, *slot, ET_INTERNAL);
 }
 
 static uint32_t edge_type(uint32_t kind) {
@@ -599,6 +601,7 @@ static void collect_roots(snap_t *s) {
   subroot(s, "(Handle scope)");
   subroot(s, "(Persistent handles)");
   subroot(s, "(Weak handles)");
+  subroot(s, "(Stack roots)");
   s->v.visit = visit_walk_root;
   gc_walk_roots(s->h, &s->v);
   s->v.visit = visit_tracer_root;

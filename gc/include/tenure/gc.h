@@ -99,6 +99,7 @@ typedef struct gc__fast_s {
   void **hs_top;        /* next free handle slot */
   void **hs_limit;      /* end of the current handle block */
   struct gc_scope_s *scope; /* innermost open scope */
+  struct gc_frame_s *frame; /* innermost linked root frame */
 } gc__fast_t;
 
 #define gc__fast(h) ((gc__fast_t *)(void *)(h))
@@ -111,6 +112,7 @@ GC_EXTERN void gc__register_finalizable(gc_heap_t *h, void *obj);
 GC_EXTERN void gc__barrier_slow(gc_heap_t *h, void *obj);
 GC_EXTERN void **gc__handle_slow(gc_heap_t *h, void *obj);
 GC_EXTERN void gc__scope_mismatch(gc_heap_t *h, struct gc_scope_s *s);
+GC_EXTERN void gc__frame_mismatch(gc_heap_t *h, struct gc_frame_s *fr);
 
 /* The type of an object: its header word (just before OBJ) is the
  * descriptor's address with flag bits in the low GC_TYPE_ALIGN_BITS.
@@ -179,6 +181,7 @@ typedef struct gc_scope_s {
   void **top;
   struct gc_scope_s *prev;
   void **limit;
+  struct gc_frame_s *frame; /* the innermost root frame at open */
 } gc_scope_t;
 
 static inline void gc_scope_open(gc_heap_t *h, gc_scope_t *s) {
@@ -186,6 +189,7 @@ static inline void gc_scope_open(gc_heap_t *h, gc_scope_t *s) {
   s->top = f->hs_top;
   s->limit = f->hs_limit;
   s->prev = f->scope;
+  s->frame = f->frame;
   f->scope = s;
 }
 
@@ -197,6 +201,15 @@ static inline void gc_scope_close(gc_heap_t *h, gc_scope_t *s) {
   f->hs_limit = s->limit;
   f->scope = s->prev;
 }
+
+/* Closes S and every scope opened inside it, drops their handles, and
+ * unlinks every root frame linked since S was opened: the state is as just
+ * before gc_scope_open(h, S).  For error paths that longjmp out of nested
+ * calls (as interpreters do): the handler unwinds to the scope it opened
+ * before its setjmp, whatever the abandoned calls left open.  Only S is
+ * read (the inner scopes may be in popped C frames), so S must still be
+ * open; passing a closed scope corrupts the handle stack.  Not a GC point. */
+GC_EXTERN void gc_scope_unwind(gc_heap_t *h, gc_scope_t *s);
 
 /* Roots OBJ in the innermost scope; returns the handle (a slot the
  * collector updates when OBJ moves).  Read it as *handle.  Not a GC point;
@@ -219,6 +232,60 @@ static inline void **gc_scope_close_escape(gc_heap_t *h, gc_scope_t *s,
   gc_scope_close(h, s);
   return gc_handle(h, obj);
 }
+
+/* --- Root frames: precise roots at the cost of a few stores ------------- *
+ *
+ * For hot code (an interpreter's eval loop, a recursive builder) a handle
+ * per value costs more than the work.  A root frame, like OCaml's
+ * CAMLlocal, registers the addresses of the function's own local
+ * variables: the collector reads and rewrites them in place, so the code
+ * uses them as plain variables, with no indirection.
+ *
+ *   node_t *left = NULL, *right = NULL;      // initialised before linking
+ *   GC_FRAME(h, fr, &left, &right);         // links frame fr (a few stores)
+ *   left = make(h, d - 1);                  // a GC point: left is a root
+ *   right = make(h, d - 1);                 // left is updated if it moved
+ *   node_t *n = gc_alloc(h, &node_type, sizeof *n);
+ *   GC_WRITE(h, n, left, left); ...
+ *   GC_FRAME_CLOSE(h, fr);                  // one compare, one store
+ *   return n;
+ *
+ * Rules: every registered variable holds NULL, an immediate or a heap
+ * object whenever a GC point runs (initialise it first); frames close in
+ * LIFO order, also relative to handle scopes (a frame linked inside a scope
+ * closes before the scope; a mismatch is a fatal error); a function that
+ * returns or longjmps past its frame without closing it leaves dangling
+ * roots: gc_scope_unwind unlinks the frames of the scopes it closes.
+ * At most GC_FRAME_MAX variables per frame; link a second frame for more,
+ * or report a whole array through a root tracer. */
+typedef struct gc_frame_s {
+  struct gc_frame_s *prev; /* private */
+  size_t n;                /* private: addresses that follow the frame */
+} gc_frame_t;
+
+#define GC_FRAME_MAX 16
+#define GC__FRAME_N(...) (sizeof((void *[]){__VA_ARGS__}) / sizeof(void *))
+
+/* Declares the root frame NAME over the variables whose addresses follow,
+ * and links it.  Not a GC point. */
+#define GC_FRAME(h, name, ...)                                                \
+  struct {                                                                    \
+    gc_frame_t f;                                                             \
+    void *a[GC__FRAME_N(__VA_ARGS__)];                                        \
+  } name = {{gc__fast(h)->frame, GC__FRAME_N(__VA_ARGS__)}, {__VA_ARGS__}};   \
+  _Static_assert(GC__FRAME_N(__VA_ARGS__) <= GC_FRAME_MAX,                    \
+                 "GC_FRAME: at most GC_FRAME_MAX variables");                 \
+  gc__fast(h)->frame = &name.f
+
+/* Unlinks frame FR, which must be the innermost.  Not a GC point. */
+static inline void gc_frame_close(gc_heap_t *h, gc_frame_t *fr) {
+  gc__fast_t *f = gc__fast(h);
+  if (GC_UNLIKELY(f->frame != fr))
+    gc__frame_mismatch(h, fr);
+  f->frame = fr->prev;
+}
+
+#define GC_FRAME_CLOSE(h, name) gc_frame_close((h), &(name).f)
 
 /* --- Persistent and weak handles ---------------------------------------- */
 
@@ -268,8 +335,9 @@ typedef void (*gc_object_fn)(void *obj, const gc_type_t *t, size_t size,
 GC_EXTERN void gc_walk_objects(gc_heap_t *h, gc_object_fn fn, void *data);
 
 /* Reports every root slot to V with edge names that say where it lives:
- * kind GC_EDGE_INTERNAL with name "(Handle scope)", "(Persistent handles)",
- * "(Weak handles)" (kind GC_EDGE_WEAK) or the root's label. */
+ * kind GC_EDGE_INTERNAL with name "(Handle scope)", "(Stack roots)" (root
+ * frames), "(Persistent handles)", "(Weak handles)" (kind GC_EDGE_WEAK) or
+ * the root's label. */
 GC_EXTERN void gc_walk_roots(gc_heap_t *h, gc_visitor_t *v);
 
 /* A stable id for OBJ (odd, increasing in order of first request), the same
