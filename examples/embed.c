@@ -23,7 +23,8 @@ static void node_trace(void *obj, gc_visitor_t *v) {
   GC_VISIT(v, &n->right, GC_EDGE_PROP("right"));
 }
 
-static void node_finalize(void *obj) {
+static void node_finalize(gc_heap_t *h, void *obj) {
+  (void)h;
   (void)obj;
   finalized++;
 }

@@ -165,7 +165,8 @@ struct gc_heap_s {
   size_t semi_min;
   size_t semi_max;
   uintptr_t real_limit; /* end of the allocation area */
-  bool force_slow;      /* stress / interval: every allocation is slow */
+  bool force_slow;      /* debug modes: every allocation is slow */
+  bool debug_gc;        /* --stress-gc / --gc-interval collect */
   uint64_t alloc_count;
   size_t survived_since_resize;
   unsigned low_survival_streak;
@@ -210,16 +211,28 @@ struct gc_heap_s {
   size_t nroots;
   size_t roots_cap;
 
-  /* Types. */
+  /* Types (types.c): an open-addressing set, NULL for empty cells. */
   const gc_type_t **types;
   bool finalizers; /* some registered type has a finalizer */
   size_t ntypes;
-  size_t types_cap;
+  size_t types_cap; /* a power of two, or 0 */
 
-  /* Marking. */
+  /* Marking and weak processing (weak.c). */
   gc__vec_t mark_stack;
-  size_t marked_bytes;  /* bytes marked by the last mark */
+  size_t marked_bytes;  /* old + large bytes marked by the last mark */
   gc__vec_t weak_slots; /* pairs: holder, slot */
+  gc__vec_t ephemerons; /* triples: holder, key slot, value slot */
+
+  /* --verify-heap: (object, allocated total) of new-space allocations since
+   * the last GC (verify.c). */
+  gc__vec_t alloc_sizes;
+
+  /* The embedder's (gc_heap_set_user_data). */
+  void *user_data;
+
+  /* Signal snapshots (snapshot.c): signals answered, snapshots written. */
+  long snap_seen;
+  unsigned snap_seq;
 
   /* Object ids for snapshots (objid.c). */
   gc__idtab_t ids_young;
@@ -260,25 +273,75 @@ void gc__fatal(gc_heap_t *h, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 2, 3)));
 double gc__now_ms(void);
 
-/* --- nursery.c ---------------------------------------------------------- */
+/* --- Collector views for weak processing (weak.c) ------------------------ */
+
+/* What weak.c asks of the collection running (the scavenger or the marker)
+ * once its strong closure is complete. */
+typedef struct gc__tracer_s {
+  /* Does the object in *SLOT survive this collection?  Updates *SLOT if it
+   * moved.  NULL and immediates survive. */
+  bool (*survives)(struct gc__tracer_s *t, void **slot);
+  /* Keeps the value in *VALUE alive, as held by HOLDER (whose KEY slot, if
+   * not NULL, survived): copies or marks it, and remembers an old holder. */
+  void (*keep)(struct gc__tracer_s *t, void *holder, void **key,
+               void **value);
+  /* Traces everything reachable from what keep() added. */
+  void (*drain)(struct gc__tracer_s *t);
+} gc__tracer_t;
+
+/* --- events.c: phase events and their listeners ----------------------------- */
+
+typedef struct gc__cycle_s {
+  gc_collect_kind_t kind;
+  const char *reason;
+  double t0; /* gc__now_ms() at the start */
+  size_t used_before;
+  size_t committed_before;
+  double pause_ms; /* set for the end event */
+} gc__cycle_t;
+
+typedef struct gc__listener_s {
+  const char *name;
+  void (*start)(gc_heap_t *h, const gc__cycle_t *c);
+  void (*evacuated)(gc_heap_t *h, uintptr_t from_lo, size_t from_size);
+  void (*marked)(gc_heap_t *h);
+  void (*end)(gc_heap_t *h, const gc__cycle_t *c);
+  void (*safepoint)(gc_heap_t *h);
+} gc__listener_t;
+
+void gc__emit_start(gc_heap_t *h, const gc__cycle_t *c);
+void gc__emit_evacuated(gc_heap_t *h, uintptr_t from_lo, size_t from_size);
+void gc__emit_marked(gc_heap_t *h);
+void gc__emit_end(gc_heap_t *h, const gc__cycle_t *c);
+void gc__emit_safepoint(gc_heap_t *h);
+extern const gc__listener_t gc__stats_listener, gc__trace_listener,
+    gc__verify_listener, gc__ids_listener, gc__snapshot_listener;
+
+/* --- nursery.c: new space and the scavenger --------------------------------- */
 int gc__nursery_init(gc_heap_t *h);
 void gc__nursery_destroy(gc_heap_t *h);
 void gc__scavenge(gc_heap_t *h);
 size_t gc__young_used(const gc_heap_t *h);
 void gc__nursery_walk(gc_heap_t *h, gc_object_fn fn, void *data);
+void gc__nursery_clear_marks(gc_heap_t *h);
 size_t gc__obj_total(const void *obj, const gc_type_t *t);
 
-/* --- oldspace.c --------------------------------------------------------- */
+/* --- oldspace.c: pages, size classes, allocation ---------------------------- */
 void gc__old_init(gc_heap_t *h);
 void gc__old_destroy(gc_heap_t *h);
 void *gc__old_alloc(gc_heap_t *h, size_t total);
-void gc__old_prepare_sweep(gc_heap_t *h);
-void gc__old_finish_sweep(gc_heap_t *h);
-void gc__old_sweep_some(gc_heap_t *h, size_t n);
+void gc__page_release(gc_heap_t *h, gc__page_t *p);
 void gc__old_walk(gc_heap_t *h, gc_object_fn fn, void *data);
 size_t gc__old_committed(const gc_heap_t *h);
 typedef void (*gc__page_fn)(gc__page_t *p, void *data);
 void gc__old_for_each_page(gc_heap_t *h, gc__page_fn fn, void *data);
+
+/* --- sweeper.c ---------------------------------------------------------------- */
+void gc__sweep_prepare(gc_heap_t *h);
+bool gc__sweep_one(gc_heap_t *h, gc__class_t *c);
+void gc__sweep_some(gc_heap_t *h, size_t n);
+void gc__sweep_finish(gc_heap_t *h);
+void gc__large_sweep(gc_heap_t *h);
 
 /* --- pageprep.c --------------------------------------------------------- */
 void gc__prep_request(gc_heap_t *h, size_t bytes);
@@ -323,44 +386,57 @@ static inline void *gc__old_alloc_inline(gc_heap_t *h, size_t total) {
 
 /* --- large.c ------------------------------------------------------------ */
 void *gc__large_alloc(gc_heap_t *h, const gc_type_t *t, size_t size);
-void gc__large_sweep(gc_heap_t *h);
+void gc__large_free(gc_heap_t *h, gc__large_t *l);
 void gc__large_destroy(gc_heap_t *h);
 void gc__large_walk(gc_heap_t *h, gc_object_fn fn, void *data);
 
-
 /* --- marker.c ----------------------------------------------------------- */
 void gc__mark(gc_heap_t *h);
+
+/* --- barrier.c: the write barrier and the remembered set -------------------- */
+void gc__remember(gc_heap_t *h, void *obj);
+gc__vec_t gc__remset_take(gc_heap_t *h);
+void gc__remset_drop_dead(gc_heap_t *h);
+
+/* --- weak.c --------------------------------------------------------------- */
+void gc__weak_slot_defer(gc_heap_t *h, void *holder, void **slot);
+void gc__ephemeron_defer(gc_heap_t *h, void *holder, void **key,
+                         void **value);
+void gc__weak_resolve(gc_heap_t *h, gc__tracer_t *t);
+void gc__weak_callbacks(gc_heap_t *h);
 
 /* --- handles.c ---------------------------------------------------------- */
 int gc__handles_init(gc_heap_t *h);
 void gc__handles_destroy(gc_heap_t *h);
 /* Visits every strong root slot. */
 void gc__trace_roots(gc_heap_t *h, gc_visitor_t *v);
-/* After a scavenge (MINOR) or a mark (!MINOR): clears weak handles whose
- * object died and queues their callbacks. */
-void gc__weak_handles_update(gc_heap_t *h, bool minor);
-void gc__weak_callbacks(gc_heap_t *h);
 
-/* --- heap.c ------------------------------------------------------------- */
+/* --- policy.c: heap sizing ------------------------------------------------ */
+int gc__policy_defaults(gc_options_t *opt);
+void gc__policy_init(gc_heap_t *h);
+size_t gc__policy_semi_after_scavenge(gc_heap_t *h, size_t used,
+                                      size_t survived);
+bool gc__policy_full_due(const gc_heap_t *h, size_t more);
+void gc__policy_after_full(gc_heap_t *h);
+void gc__policy_limit_raised(gc_heap_t *h);
+void gc__policy_external(gc_heap_t *h);
+size_t gc__policy_sweep_quota(const gc_heap_t *h);
+
+/* --- types.c ------------------------------------------------------------ */
 bool gc__type_known(const gc_heap_t *h, const gc_type_t *t);
-void gc__full_gc(gc_heap_t *h, const char *reason, bool eager_sweep);
+void gc__type_check(gc_heap_t *h, const gc_type_t *t);
+void gc__types_destroy(gc_heap_t *h);
 
 /* --- stats.c ------------------------------------------------------------ */
 void gc__pause_record(gc_heap_t *h, gc__pauses_t *p, double ms);
 void gc__pauses_free(gc_heap_t *h, gc__pauses_t *p);
-void gc__trace_line(gc_heap_t *h, const char *kind, double t_ms,
-                    size_t before, size_t before_committed, size_t after,
-                    size_t after_committed, double pause_ms,
-                    const char *reason);
 size_t gc__used_bytes(const gc_heap_t *h);
 size_t gc__committed_bytes(const gc_heap_t *h);
 
 /* --- objid.c ----------------------------------------------------------- */
-void gc__ids_after_scavenge(gc_heap_t *h, uintptr_t lo, size_t size);
-void gc__ids_after_mark(gc_heap_t *h);
 void gc__ids_destroy(gc_heap_t *h);
 
 /* --- verify.c ----------------------------------------------------------- */
-void gc__verify_or_die(gc_heap_t *h, const char *after);
+void gc__verify_record_size(gc_heap_t *h, void *obj, size_t total);
 
 #endif /* GC_INTERNAL_H */

@@ -10,7 +10,14 @@
  * live handles are those blocks plus [block start, hs_top) of the current.
  *
  * Persistent and weak handles are entries in chunks of GC__PCHUNK with a free
- * list; a gc_persistent_t * is the entry's address and never moves.
+ * list; a gc_persistent_t * is the entry's address and never moves.  Weak
+ * handles are decided after each collection by weak.c.
+ *
+ * Root frames (GC_FRAME, gc.h) are linked through the fast-path state; each
+ * frame is followed by the addresses of the variables it registers.
+ * INV(frames): h->fast.frame is the innermost linked frame; frames link in
+ * LIFO order, and gc_scope_unwind restores the frame saved at a scope's
+ * open.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -167,46 +174,6 @@ static void trace_persistent(gc_heap_t *h, gc_visitor_t *v, bool weak) {
     for (int i = 0; i < GC__PCHUNK; i++)
       if (c->e[i].in_use && c->e[i].weak == weak && !gc__not_ptr(c->e[i].obj))
         v->visit(v, &c->e[i].obj, e);
-}
-
-/* A weak handle's object is dead if the scavenge did not forward it (MINOR,
- * new-space objects only) or the mark did not reach it (full). */
-void gc__weak_handles_update(gc_heap_t *h, bool minor) {
-  uintptr_t from = h->semi[h->cur];
-  for (gc__pchunk_t *c = h->pchunks; c != NULL; c = c->next) {
-    for (int i = 0; i < GC__PCHUNK; i++) {
-      gc__pentry_t *e = &c->e[i];
-      if (!e->in_use || !e->weak || gc__not_ptr(e->obj))
-        continue;
-      uintptr_t hdr = gc__hdr(e->obj);
-      if (minor) {
-        if ((uintptr_t)e->obj - from >= h->semi_max)
-          continue;
-        if (hdr & X__FWD) {
-          e->obj = (void *)(hdr & ~X__FWD);
-          continue;
-        }
-      } else if ((hdr & X__MARK) || gc__is_young(&h->fast, e->obj)) {
-        continue; /* marked, or left in new space by the full GC: live */
-      }
-      e->obj = NULL;
-      e->cleared = 1;
-    }
-  }
-}
-
-/* Runs pending weak callbacks, after the GC finished (they may allocate). */
-void gc__weak_callbacks(gc_heap_t *h) {
-  for (gc__pchunk_t *c = h->pchunks; c != NULL; c = c->next) {
-    for (int i = 0; i < GC__PCHUNK; i++) {
-      gc__pentry_t *e = &c->e[i];
-      if (e->in_use && e->cleared) {
-        e->cleared = 0;
-        if (e->cb != NULL)
-          e->cb(e->data, (gc_persistent_t *)e);
-      }
-    }
-  }
 }
 
 /* --- Embedder roots --------------------------------------------------------- */

@@ -4,8 +4,8 @@
  * their own, with a gc__large_t record in front of the header word.  They
  * never move, are old from birth (stores into them go through the
  * barrier), are marked through their header like old objects, and are
- * swept eagerly right after each mark: dead ones are finalized and unmapped
- * at once, so their memory goes back to the system.
+ * swept eagerly right after each mark (sweeper.c): dead ones are finalized
+ * and unmapped at once, so their memory goes back to the system.
  *
  * INV(large): h->large_bytes is the sum of map_size over h->large and
  * counts toward the heap limit.
@@ -37,7 +37,7 @@ void *gc__large_alloc(gc_heap_t *h, const gc_type_t *t, size_t size) {
   return &l->header + 1; /* mappings start zeroed */
 }
 
-static void unlink_free(gc_heap_t *h, gc__large_t *l) {
+void gc__large_free(gc_heap_t *h, gc__large_t *l) {
   if (l->prev != NULL)
     l->prev->next = l->next;
   else
@@ -49,24 +49,6 @@ static void unlink_free(gc_heap_t *h, gc__large_t *l) {
   gc__unmap(l, l->map_size);
 }
 
-void gc__large_sweep(gc_heap_t *h) {
-  gc__large_t *l = h->large;
-  while (l != NULL) {
-    gc__large_t *next = l->next;
-    if (l->header & X__MARK) {
-      l->header &= ~X__MARK;
-    } else {
-      const gc_type_t *t = gc__type_of_hdr(l->header);
-      if (t->finalize != NULL) {
-        t->finalize(&l->header + 1);
-        h->finalized++;
-      }
-      unlink_free(h, l);
-    }
-    l = next;
-  }
-}
-
 void gc__large_walk(gc_heap_t *h, gc_object_fn fn, void *data) {
   for (gc__large_t *l = h->large; l != NULL; l = l->next)
     fn(&l->header + 1, gc__type_of_hdr(l->header), l->payload, data);
@@ -74,5 +56,5 @@ void gc__large_walk(gc_heap_t *h, gc_object_fn fn, void *data) {
 
 void gc__large_destroy(gc_heap_t *h) {
   while (h->large != NULL)
-    unlink_free(h, h->large);
+    gc__large_free(h, h->large);
 }

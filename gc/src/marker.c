@@ -1,26 +1,49 @@
-/* marker.c -- marking of old and large objects for the full GC.
+/* marker.c -- marking for the full GC.
  *
- * Runs right after a scavenge that promoted every new-space survivor old
- * space would take, so every object still in new space is live: new-space
- * objects are not marked, but they are traced as roots (they may be the
- * only holders of old objects), and references to them are skipped.  Marking sets
- * MARK in the header and pushes objects that have a trace callback on an
- * explicit mark stack (a growable array), so the depth of the object graph
- * never reaches the C stack: a ten-million-long linked list needs one stack
- * entry at a time.
+ * Runs right after the full GC's scavenge.  Every reachable object is
+ * marked, new-space survivors included: marking them (rather than treating
+ * every survivor as a root) means a young object reachable only through a
+ * dead old object, or only as the value of an ephemeron whose key died, does
+ * not keep anything alive, and weak processing sees which young objects
+ * died.  Marking sets MARK in the header and pushes objects that have a
+ * trace callback on an explicit mark stack (a growable array), so the depth
+ * of the object graph never reaches the C stack: a ten-million-long linked
+ * list needs one stack entry at a time.
  *
  * INV(mark): an object is on the mark stack at most once per mark, since it
  * is pushed only when its MARK bit goes from 0 to 1.
- * Weak slots met while tracing are recorded and cleared afterwards if their
- * object was not marked.
+ * INV(young-mark): outside a GC no new-space object carries MARK; the mark
+ * clears them (gc__nursery_clear_marks) once weak processing has used them.
+ * Old and large objects keep MARK until the sweeper reaches them.
+ * h->marked_bytes counts old and large objects only (the old generation's
+ * live size, for policy.c).
+ *
+ * Weak slots and ephemerons met while tracing are decided after the
+ * closure by weak.c, through this file's gc__tracer_t: an object survives
+ * if it is marked.
  */
+#include <stddef.h>
+
 #include "gc_internal.h"
 
 typedef struct marker_s {
   gc_visitor_t v;
+  gc__tracer_t t;
   gc_heap_t *h;
   void *holder;
 } marker_t;
+
+static inline void mark(marker_t *m, void *o) {
+  uintptr_t hdr = gc__hdr(o);
+  if (hdr & X__MARK)
+    return;
+  gc__hdr(o) = hdr | X__MARK;
+  const gc_type_t *t = gc__type_of_hdr(hdr);
+  if (!gc__is_young(&m->h->fast, o))
+    m->h->marked_bytes += gc__obj_total(o, t);
+  if (t->trace != NULL)
+    gc__vec_push(m->h, &m->h->mark_stack, o);
+}
 
 static void visit(gc_visitor_t *v, void **slot, gc_edge_t edge) {
   marker_t *m = (marker_t *)v;
@@ -28,32 +51,27 @@ static void visit(gc_visitor_t *v, void **slot, gc_edge_t edge) {
   if (gc__not_ptr(o))
     return;
   if (GC_UNLIKELY(edge.kind == GC_EDGE_WEAK)) {
-    gc__vec_push(m->h, &m->h->weak_slots, m->holder);
-    gc__vec_push(m->h, &m->h->weak_slots, slot);
+    gc__weak_slot_defer(m->h, m->holder, slot);
     return;
   }
-  if (gc__is_young(&m->h->fast, o))
-    return;
-  uintptr_t hdr = gc__hdr(o);
-  if (hdr & X__MARK)
-    return;
-  gc__hdr(o) = hdr | X__MARK;
-  const gc_type_t *t = gc__type_of_hdr(hdr);
-  m->h->marked_bytes += gc__obj_total(o, t);
-  if (t->trace != NULL)
-    gc__vec_push(m->h, &m->h->mark_stack, o);
+  mark(m, o);
 }
 
-static void clear_weak_slots(gc_heap_t *h) {
-  gc__vec_t *w = &h->weak_slots;
-  for (size_t i = 0; i < w->len; i += 2) {
-    void **slot = w->items[i + 1];
-    void *o = *slot;
-    if (!gc__not_ptr(o) && !gc__is_young(&h->fast, o) &&
-        !(gc__hdr(o) & X__MARK))
-      *slot = NULL;
+static void visit_ephemeron(gc_visitor_t *v, void **key, void **value,
+                            gc_edge_t edge) {
+  marker_t *m = (marker_t *)v;
+  (void)edge;
+  void *k = *key;
+  if (k == NULL) {
+    *value = NULL; /* no key: the pair is empty */
+    return;
   }
-  w->len = 0;
+  if (!gc__not_ptr(k) && !(gc__hdr(k) & X__MARK)) {
+    gc__ephemeron_defer(m->h, m->holder, key, value);
+    return;
+  }
+  if (!gc__not_ptr(*value))
+    mark(m, *value);
 }
 
 static void drain(marker_t *m) {
@@ -65,39 +83,39 @@ static void drain(marker_t *m) {
   }
 }
 
-static void trace_young(void *obj, const gc_type_t *t, size_t size,
-                        void *data) {
-  marker_t *m = data;
-  (void)size;
-  if (t->trace != NULL) {
-    m->holder = obj;
-    t->trace(obj, &m->v);
-    drain(m);
-  }
+/* --- What weak.c asks of a mark --------------------------------------------- */
+
+static marker_t *of_tracer(gc__tracer_t *t) {
+  return (marker_t *)((char *)t - offsetof(marker_t, t));
 }
 
-/* Drops remembered objects that died: the sweeper is about to free them. */
-static void filter_remset(gc_heap_t *h) {
-  size_t keep = 0;
-  for (size_t i = 0; i < h->remset.len; i++) {
-    void *o = h->remset.items[i];
-    if (gc__hdr(o) & X__MARK)
-      h->remset.items[keep++] = o;
-  }
-  h->remset.len = keep;
+static bool tr_survives(gc__tracer_t *t, void **slot) {
+  (void)t;
+  void *o = *slot;
+  return gc__not_ptr(o) || (gc__hdr(o) & X__MARK) != 0;
 }
+
+static void tr_keep(gc__tracer_t *t, void *holder, void **key, void **value) {
+  (void)holder;
+  (void)key;
+  if (!gc__not_ptr(*value))
+    mark(of_tracer(t), *value);
+}
+
+static void tr_drain(gc__tracer_t *t) { drain(of_tracer(t)); }
 
 void gc__mark(gc_heap_t *h) {
-  marker_t m = {{visit}, h, NULL};
+  marker_t m = {{visit, visit_ephemeron}, {tr_survives, tr_keep, tr_drain},
+                h, NULL};
   gc__vec_t *st = &h->mark_stack;
   h->marked_bytes = 0;
   gc__trace_roots(h, &m.v);
+  m.holder = NULL;
   drain(&m);
-  gc__nursery_walk(h, trace_young, &m);
-  clear_weak_slots(h);
-  filter_remset(h);
-  gc__ids_after_mark(h);
-  gc__weak_handles_update(h, false);
+  gc__weak_resolve(h, &m.t);
+  gc__remset_drop_dead(h);
+  gc__emit_marked(h);
+  gc__nursery_clear_marks(h);
   /* The stack can be large after marking a wide graph; give it back. */
   if (st->cap > 65536)
     gc__vec_free(h, st);

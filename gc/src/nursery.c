@@ -13,12 +13,13 @@
  * INV(remset): after a scavenge an old object that holds a new-space
  * reference has REMEMBERED set and is in h->remset.
  *
- * Sizing: a semispace starts at semi_min and doubles (up to semi_max) when
- * more bytes survived since the last resize than it holds, as V8 grows its
- * new space; it halves again after a run of scavenges with next to nothing
- * surviving.  When nearly everything survives (a large structure being
- * built), the next scavenge promotes every survivor at once instead of
- * copying it twice (V8's fast promotion mode).
+ * Ephemerons (a key/value pair whose value lives only while its key does)
+ * and weak slots met during the scan are decided after the closure, by
+ * weak.c, through this file's gc__tracer_t: a key in from-space survives if
+ * the scan forwarded it; anything outside from-space survives a scavenge.
+ *
+ * The scavenger only collects: sizing (policy.c), object ids and other
+ * tooling (through the evacuated event, events.c) are not its business.
  *
  * See gc/DESIGN.md, section Scavenge.
  */
@@ -81,6 +82,7 @@ void gc__nursery_destroy(gc_heap_t *h) {
 
 typedef struct scav_s {
   gc_visitor_t v;
+  gc__tracer_t t; /* weak.c's view of this scavenge */
   gc_heap_t *h;
   uintptr_t from_lo; /* the semispace being evacuated */
   uintptr_t from_size;
@@ -91,6 +93,7 @@ typedef struct scav_s {
   size_t copied;
   size_t promoted;
   gc__vec_t work; /* promoted objects still to scan */
+  uintptr_t scan; /* Cheney's scan pointer in to-space */
 } scav_t;
 
 /* Copies an object; most are a few words, where a call to memcpy costs
@@ -157,12 +160,35 @@ static void visit(gc_visitor_t *v, void **slot, gc_edge_t edge) {
   if (!in_from(s, o))
     return;
   if (GC_UNLIKELY(edge.kind == GC_EDGE_WEAK)) {
-    /* Decided after the closure: record where the slot is and who holds it. */
-    gc__vec_push(s->h, &s->h->weak_slots, s->holder);
-    gc__vec_push(s->h, &s->h->weak_slots, slot);
+    gc__weak_slot_defer(s->h, s->holder, slot); /* decided after the closure */
     return;
   }
   evacuate(s, slot);
+}
+
+/* An ephemeron: the value is traced only once the key is known to survive.
+ * A key outside from-space (old, immediate) survives any scavenge. */
+static void visit_ephemeron(gc_visitor_t *v, void **key, void **value,
+                            gc_edge_t edge) {
+  scav_t *s = (scav_t *)v;
+  (void)edge;
+  void *k = *key;
+  if (k == NULL) {
+    *value = NULL; /* no key: the pair is empty */
+    return;
+  }
+  if (in_from(s, k)) {
+    uintptr_t hdr = gc__hdr(k);
+    if (!(hdr & X__FWD)) {
+      gc__ephemeron_defer(s->h, s->holder, key, value);
+      return;
+    }
+    *key = (void *)(hdr & ~X__FWD);
+    if (gc__is_young(&s->h->fast, *key))
+      s->holder_young_ref = true;
+  }
+  if (in_from(s, *value))
+    evacuate(s, value);
 }
 
 /* Scans an old object (remembered or just promoted); keeps it in the
@@ -174,20 +200,18 @@ static void scan_old(scav_t *s, void *obj) {
   s->holder_young_ref = false;
   s->holder = obj;
   t->trace(obj, &s->v);
-  if (s->holder_young_ref && !(gc__hdr(obj) & X__REMEMBERED)) {
-    gc__hdr(obj) |= X__REMEMBERED;
-    gc__vec_push(s->h, &s->h->remset, obj);
-  }
+  if (s->holder_young_ref)
+    gc__remember(s->h, obj);
 }
 
-/* Scans to-space from *SCAN to the copy frontier and drains the promoted
- * work list, until both are empty. */
-static void closure(scav_t *s, uintptr_t *scan) {
+/* Scans to-space from the scan pointer to the copy frontier and drains the
+ * promoted work list, until both are empty. */
+static void closure(scav_t *s) {
   for (;;) {
-    while (*scan < s->to_top) {
-      void *obj = (uintptr_t *)*scan + 1;
+    while (s->scan < s->to_top) {
+      void *obj = (uintptr_t *)s->scan + 1;
       const gc_type_t *t = gc__type_of_hdr(gc__hdr(obj));
-      *scan += gc__obj_total(obj, t);
+      s->scan += gc__obj_total(obj, t);
       if (t->trace != NULL) {
         s->holder = obj;
         t->trace(obj, &s->v);
@@ -199,29 +223,35 @@ static void closure(scav_t *s, uintptr_t *scan) {
   }
 }
 
-/* After the closure: a weak slot keeps its object if the object survived. */
-static void update_weak_slots(scav_t *s) {
-  gc__vec_t *w = &s->h->weak_slots;
-  for (size_t i = 0; i < w->len; i += 2) {
-    void *holder = w->items[i];
-    void **slot = w->items[i + 1];
-    void *o = *slot;
-    if (!in_from(s, o))
-      continue;
-    uintptr_t hdr = gc__hdr(o);
-    if (hdr & X__FWD) {
-      void *n = (void *)(hdr & ~X__FWD);
-      *slot = n;
-      if (gc__is_young(&s->h->fast, n) && !gc__is_young(&s->h->fast, holder) &&
-          !(gc__hdr(holder) & X__REMEMBERED)) {
-        gc__hdr(holder) |= X__REMEMBERED;
-        gc__vec_push(s->h, &s->h->remset, holder);
-      }
-    } else {
-      *slot = NULL;
-    }
-  }
-  w->len = 0;
+/* --- What weak.c asks of a scavenge ----------------------------------------- */
+
+static bool tr_survives(gc__tracer_t *t, void **slot) {
+  scav_t *s = (scav_t *)((char *)t - offsetof(scav_t, t));
+  void *o = *slot;
+  if (!in_from(s, o))
+    return true; /* not collected by a scavenge */
+  uintptr_t hdr = gc__hdr(o);
+  if (!(hdr & X__FWD))
+    return false;
+  *slot = (void *)(hdr & ~X__FWD);
+  return true;
+}
+
+static void tr_keep(gc__tracer_t *t, void *holder, void **key, void **value) {
+  scav_t *s = (scav_t *)((char *)t - offsetof(scav_t, t));
+  s->holder = holder;
+  s->holder_young_ref = key != NULL && gc__is_young(&s->h->fast, *key);
+  if (in_from(s, *value))
+    evacuate(s, value);
+  else if (gc__is_young(&s->h->fast, *value) && !gc__not_ptr(*value))
+    s->holder_young_ref = true;
+  if (s->holder_young_ref && holder != NULL &&
+      !gc__is_young(&s->h->fast, holder))
+    gc__remember(s->h, holder);
+}
+
+static void tr_drain(gc__tracer_t *t) {
+  closure((scav_t *)((char *)t - offsetof(scav_t, t)));
 }
 
 /* Finalizers of new-space objects that died; survivors are kept (or left
@@ -237,64 +267,36 @@ static void finalize_young(scav_t *s) {
       if (gc__is_young(&h->fast, n))
         h->finalizable.items[keep++] = n;
     } else {
-      gc__type_of_hdr(hdr)->finalize(o);
+      gc__type_of_hdr(hdr)->finalize(h, o);
       h->finalized++;
     }
   }
   h->finalizable.len = keep;
 }
 
-static void resize(gc_heap_t *h, size_t used, size_t survived) {
-  if (used == 0)
+/* Applies the semispace capacity policy.c chose; a smaller one gives the
+ * unused tails back to the system. */
+static void set_capacity(gc_heap_t *h, size_t cap) {
+  size_t old = h->semi_cap;
+  h->semi_cap = cap;
+  if (cap >= old)
     return;
-  if (survived * 8 > used) {
-    /* High survival (a structure being built): growing would only make the
-     * pauses longer, since what survives is copied; fast promotion (below)
-     * handles it.  Nor does it count toward growth. */
-    h->survived_since_resize = 0;
-    h->low_survival_streak = 0;
-  } else if (h->semi_cap < h->semi_max &&
-             (h->survived_since_resize += survived) > h->semi_cap) {
-    /* V8's rule: more survived since the last resize than a semispace
-     * holds -- objects that would die given a little more time. */
-    h->semi_cap *= 2;
-    if (h->semi_cap > h->semi_max)
-      h->semi_cap = h->semi_max;
-    h->survived_since_resize = 0;
-    h->low_survival_streak = 0;
-  } else if (survived * 64 < used) {
-    if (++h->low_survival_streak >= 8 && h->semi_cap > h->semi_min) {
-      size_t old = h->semi_cap;
-      h->semi_cap /= 2;
-      if (h->semi_cap < h->semi_min)
-        h->semi_cap = h->semi_min;
-      /* Give the unused tails back to the system. */
-      for (int i = 0; i < 2; i++) {
-        void *tail = (void *)(h->semi[i] + h->semi_cap);
-        UNPOISON(tail, old - h->semi_cap);
-        madvise(tail, old - h->semi_cap, MADV_DONTNEED);
-        POISON(tail, old - h->semi_cap);
-      }
-      h->low_survival_streak = 0;
-      h->survived_since_resize = 0;
-    }
-  } else {
-    h->low_survival_streak = 0;
+  for (int i = 0; i < 2; i++) {
+    void *tail = (void *)(h->semi[i] + cap);
+    UNPOISON(tail, old - cap);
+    madvise(tail, old - cap, MADV_DONTNEED);
+    POISON(tail, old - cap);
   }
-  /* Fast promotion: if nearly all of a well-filled new space survived,
-   * copy the next survivors once, straight into old space. */
-  h->fast_promotion = survived * 10 > used * 8 && survived >= h->semi_cap / 4;
-  /* The next scavenge will promote about a semispace: have that much in
-   * fresh pages prepared off the mutator thread, beyond what the pool
-   * holds. */
-  if (h->fast_promotion && h->pool_len * GC__PAGE_SIZE < h->semi_cap)
-    gc__prep_request(h, h->semi_cap - h->pool_len * GC__PAGE_SIZE);
 }
 
 void gc__scavenge(gc_heap_t *h) {
   scav_t s;
   memset(&s, 0, sizeof s);
   s.v.visit = visit;
+  s.v.ephemeron = visit_ephemeron;
+  s.t.survives = tr_survives;
+  s.t.keep = tr_keep;
+  s.t.drain = tr_drain;
   s.h = h;
   s.from_lo = h->semi[h->cur];
   s.from_size = h->semi_max;
@@ -303,41 +305,38 @@ void gc__scavenge(gc_heap_t *h) {
   UNPOISON((void *)to_lo, h->semi_max);
   VALGRIND_MAKE_MEM_UNDEFINED((void *)to_lo, h->semi_max);
   s.to_top = to_lo;
+  s.scan = to_lo;
   s.max_age = h->fast_promotion ? 0 : (unsigned)h->opt.promotion_age;
   size_t used = gc__young_used(h);
-  uintptr_t scan = to_lo;
 
-  /* Roots: handles, persistent handles, embedder roots. */
+  /* Roots: handles, frames, persistent handles, embedder roots. */
   s.holder = NULL;
   gc__trace_roots(h, &s.v);
   /* The remembered set: re-scan each old object; scan_old re-adds those
    * that still point into new space. */
-  gc__vec_t rs = h->remset;
-  h->remset = (gc__vec_t){NULL, 0, 0};
-  for (size_t i = 0; i < rs.len; i++) {
-    gc__hdr(rs.items[i]) &= ~X__REMEMBERED;
+  gc__vec_t rs = gc__remset_take(h);
+  for (size_t i = 0; i < rs.len; i++)
     scan_old(&s, rs.items[i]);
-  }
   gc__vec_free(h, &rs);
-  closure(&s, &scan);
+  closure(&s);
 
-  update_weak_slots(&s);
-  gc__weak_handles_update(h, true);
-  gc__ids_after_scavenge(h, s.from_lo, s.from_size);
+  /* Ephemerons, weak slots and weak handles, now that the survivors are
+   * known; then tooling that follows moved objects, then finalizers. */
+  gc__weak_resolve(h, &s.t);
+  gc__emit_evacuated(h, s.from_lo, s.from_size);
   finalize_young(&s);
 
   /* Flip. */
   uintptr_t from = h->semi[h->cur];
   h->cur = to;
   h->fast.top = s.to_top;
-  h->real_limit = to_lo + h->semi_cap;
   gc__vec_free(h, &s.work);
   h->bytes_promoted += s.promoted;
-  resize(h, used, s.copied + s.promoted);
-  if (h->fast.top > to_lo + h->semi_cap) {
-    /* Shrinking never cuts live objects: keep the capacity that holds them. */
-    h->semi_cap = gc__round(h->fast.top - to_lo);
-  }
+  size_t cap = gc__policy_semi_after_scavenge(h, used, s.copied + s.promoted);
+  /* Shrinking never cuts live objects: keep the capacity that holds them. */
+  if (cap < h->fast.top - to_lo)
+    cap = gc__round(h->fast.top - to_lo);
+  set_capacity(h, cap);
   h->real_limit = to_lo + h->semi_cap;
   h->fast.limit = h->force_slow ? h->fast.top : h->real_limit;
   POISON((void *)from, h->semi_max);
@@ -346,6 +345,19 @@ void gc__scavenge(gc_heap_t *h) {
 }
 
 /* --- Walking ---------------------------------------------------------------- */
+
+/* After a full GC's mark (which marks live new-space objects too, so that
+ * its weak processing sees which died): new-space objects carry no mark
+ * outside a GC. */
+void gc__nursery_clear_marks(gc_heap_t *h) {
+  uintptr_t p = h->semi[h->cur];
+  while (p < h->fast.top) {
+    uintptr_t *hdr = (uintptr_t *)p;
+    void *obj = hdr + 1;
+    *hdr &= ~X__MARK;
+    p += gc__obj_total(obj, gc__type_of_hdr(*hdr));
+  }
+}
 
 void gc__nursery_walk(gc_heap_t *h, gc_object_fn fn, void *data) {
   uintptr_t p = h->semi[h->cur];

@@ -13,7 +13,16 @@
  * nodes' (root, "(GC roots)", sub-roots; see gc_snapshot.h).
  *
  * INV(ids): every key is the address of a live object, in the young table
- * if and only if the object is in new space.
+ * if and only if the object is in new space.  The tables follow the heap
+ * through a listener on the evacuated and marked events (events.c).
+ *
+ * Identity hashes: objects move, so an address is no hash.  gc_object_id is
+ * the identity-hash route: the first call for an object costs a table
+ * insert (16 bytes of table per object with an id, at most half full), a
+ * later one a lookup; while an object is young its entry is rehashed at
+ * every scavenge it survives, once old only at full GCs.  A program that
+ * hashes very many short-lived objects by identity does better to store a
+ * hash in the object itself when it creates it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -106,7 +115,7 @@ uint64_t gc_object_id(gc_heap_t *h, const void *obj) {
 
 /* After a scavenge's closure, before the flip: every young entry moved
  * (FWD: to new space or, promoted, to old space) or died. */
-void gc__ids_after_scavenge(gc_heap_t *h, uintptr_t lo, size_t size) {
+static void ids_after_scavenge(gc_heap_t *h, uintptr_t lo, size_t size) {
   gc__idtab_t old = h->ids_young;
   if (old.len == 0)
     return;
@@ -127,7 +136,7 @@ void gc__ids_after_scavenge(gc_heap_t *h, uintptr_t lo, size_t size) {
 
 /* After a mark: old and large objects that are not marked died (new-space
  * objects are all live then). */
-void gc__ids_after_mark(gc_heap_t *h) {
+static void ids_after_mark(gc_heap_t *h) {
   gc__idtab_t old = h->ids_old;
   if (old.len == 0)
     return;
@@ -154,3 +163,6 @@ void gc__ids_destroy(gc_heap_t *h) {
   tab_free(h, &h->ids_young);
   tab_free(h, &h->ids_old);
 }
+
+const gc__listener_t gc__ids_listener = {
+    .name = "ids", .evacuated = ids_after_scavenge, .marked = ids_after_mark};

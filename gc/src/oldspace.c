@@ -1,23 +1,17 @@
-/* oldspace.c -- old space: size-class pages, free lists, lazy sweeping.
+/* oldspace.c -- old space: size-class pages, free lists, allocation.
  *
  * Old space is a set of 256 KiB pages.  Each page holds cells of one size
  * class (cell size = object size + header, rounded up to the class).  A
  * class allocates first from its free list, then by bumping in its current
- * page, then by sweeping one more of its unswept pages, and only then takes
- * a new page (from a small pool of empty pages, or the system).
- *
- * Sweeping is lazy: after a mark, every page is queued as unswept and is
- * swept when its class needs memory, or all at once before the next mark,
- * a heap walk or verification.  Sweeping a page clears the mark bits of its
- * live cells, runs the finalizers of the dead ones and threads them on the
- * class free list; a page left with no live cell goes back to the pool.
+ * page, then by sweeping one more of its unswept pages (sweeper.c), and
+ * only then takes a new page (from a pool of empty pages, from the page
+ * preparer's ready list, or from the system).
  *
  * INV(pages): every page is on exactly one of its class's lists: `pages`
  * (swept, or new since the last mark) or `unswept`.
- * INV(sweep): a pending sweep covers [cells, sweep_end) of a page; cells
- * allocated after the mark lie elsewhere (free lists only hold cells of
- * swept pages; bumping happens past sweep_end), so they are never swept as
- * dead in the cycle they were born in.
+ * INV(bump): cells at or past a page's bump pointer were never allocated
+ * since the page got its class; cells below it are allocated (header != 0)
+ * or free (header 0, on the class free list or about to be).
  *
  * See gc/DESIGN.md, section Old space.
  */
@@ -97,7 +91,7 @@ static gc__page_t *page_new(gc_heap_t *h, unsigned cls) {
  * costs ~10x copying into resident memory (page faults), and a pool
  * never raises peak RSS, since a page enters it only by leaving use.
  * Beyond that, pages go back to the system. */
-static void page_release(gc_heap_t *h, gc__page_t *p) {
+void gc__page_release(gc_heap_t *h, gc__page_t *p) {
   h->pages_in_use--;
   size_t cap = h->old_live / GC__PAGE_SIZE;
   if (cap < POOL_MIN_PAGES)
@@ -115,112 +109,6 @@ size_t gc__old_committed(const gc_heap_t *h) {
   return h->pages_in_use * GC__PAGE_SIZE + h->large_bytes;
 }
 
-/* --- Sweeping ---------------------------------------------------------------- */
-
-/* Sweeps P (taken off its class's unswept list by the caller). */
-static void sweep_page(gc_heap_t *h, gc__page_t *p) {
-  gc__class_t *c = &h->cls[p->cls];
-  uint32_t cs = p->cell_size;
-  void *head = NULL;
-  void **tail = &head;
-  uint32_t live = 0;
-  for (uintptr_t cell = p->cells; cell < p->sweep_end; cell += cs) {
-    uintptr_t *w = (uintptr_t *)cell;
-    uintptr_t hdr = w[0];
-    if (hdr & X__MARK) {
-      w[0] = hdr & ~X__MARK;
-      live++;
-      continue;
-    }
-    if (hdr != 0) {
-      const gc_type_t *t = gc__type_of_hdr(hdr);
-      if (t->finalize != NULL) {
-        t->finalize(w + 1);
-        h->finalized++;
-      }
-      w[0] = 0;
-      h->old_used -= cs;
-    }
-    *tail = w;
-    tail = (void **)&w[1];
-  }
-  /* Cells past sweep_end were allocated after the mark: live. */
-  for (uintptr_t cell = p->sweep_end; cell < p->bump; cell += cs)
-    if (((uintptr_t *)cell)[0] != 0)
-      live++;
-  *tail = NULL;
-  p->unswept = false;
-  p->live = live;
-  if (live == 0 && p != c->cur) {
-    if (c->cur != NULL && c->cur->bump + cs <= c->cur->end) {
-      page_release(h, p);
-      return;
-    }
-    /* Reuse the empty page for bumping: the allocation that asked for this
-     * sweep is served at once instead of sweeping on through every dead
-     * page of the class (which made some scavenges sweep hundreds of MB). */
-    p->bump = p->sweep_end = p->cells;
-    c->cur = p;
-    head = NULL;
-  }
-  *tail = c->free;
-  c->free = head;
-  p->next = c->pages;
-  c->pages = p;
-}
-
-static bool sweep_one(gc_heap_t *h, gc__class_t *c) {
-  gc__page_t *p = c->unswept;
-  if (p == NULL)
-    return false;
-  c->unswept = p->next_unswept;
-  sweep_page(h, p);
-  return true;
-}
-
-void gc__old_prepare_sweep(gc_heap_t *h) {
-  for (size_t k = 0; k < h->nclasses; k++) {
-    gc__class_t *c = &h->cls[k];
-    c->free = NULL; /* rebuilt by the sweep */
-    gc__page_t *p = c->pages;
-    while (p != NULL) {
-      gc__page_t *next = p->next;
-      p->unswept = true;
-      p->sweep_end = p->bump;
-      p->next_unswept = c->unswept;
-      c->unswept = p;
-      p = next;
-    }
-    c->pages = NULL;
-  }
-  h->sweep_pending = true;
-}
-
-void gc__old_finish_sweep(gc_heap_t *h) {
-  if (!h->sweep_pending)
-    return;
-  for (size_t k = 0; k < h->nclasses; k++)
-    while (sweep_one(h, &h->cls[k]))
-      ;
-  h->sweep_pending = false;
-}
-
-/* Sweeps up to N pending pages (round-robin over the classes); the
- * scavenger calls it so that lazy sweeping is mostly done before the next
- * full GC has to finish it inside its pause. */
-void gc__old_sweep_some(gc_heap_t *h, size_t n) {
-  if (!h->sweep_pending)
-    return;
-  bool any = false;
-  for (size_t k = 0; k < h->nclasses && n > 0; k++)
-    while (n > 0 && sweep_one(h, &h->cls[k])) {
-      n--;
-      any = true;
-    }
-  if (!any)
-    h->sweep_pending = false;
-}
-
 /* --- Allocation -------------------------------------------------------------- */
 
 /* Returns a cell of at least TOTAL bytes (header included); its contents
@@ -232,7 +120,7 @@ void *gc__old_alloc(gc_heap_t *h, size_t total) {
     void *cell = gc__old_take(h, c);
     if (cell != NULL)
       return cell;
-    if (sweep_one(h, c))
+    if (gc__sweep_one(h, c))
       continue;
     gc__page_t *p = page_new(h, (unsigned)(c - h->cls));
     if (p == NULL)
@@ -253,7 +141,7 @@ void gc__old_for_each_page(gc_heap_t *h, gc__page_fn fn, void *data) {
 }
 
 void gc__old_walk(gc_heap_t *h, gc_object_fn fn, void *data) {
-  gc__old_finish_sweep(h);
+  gc__sweep_finish(h);
   for (size_t k = 0; k < h->nclasses; k++) {
     for (gc__page_t *p = h->cls[k].pages; p != NULL; p = p->next) {
       for (uintptr_t cell = p->cells; cell < p->bump; cell += p->cell_size) {

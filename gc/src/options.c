@@ -165,8 +165,9 @@ static int apply(gc_options_t *o, const flag_t *f, bool negated, const char *v,
     o->promotion_age = (int)x;
     return 0;
   case F_COUNT:
-    if (parse_count(v, 1ULL << 31, &x) < 0 || x == 0)
-      return bad(err, errlen, f->name, v, "expected a positive count");
+    if (parse_count(v, 1ULL << 31, &x) < 0)
+      return bad(err, errlen, f->name, v,
+                 "expected a count of allocations (0 = off)");
     o->gc_interval = (unsigned)x;
     return 0;
   case F_SIGNAL: {
@@ -329,7 +330,7 @@ const char *gc_options_help(void) {
          "  --promotion-age=N          scavenges survived before promotion "
          "(default 1)\n"
          "  --trace-gc                 print one line per GC on stderr\n"
-         "  --gc-interval=N            collect every N allocations\n"
+         "  --gc-interval=N            collect every N allocations (0 = off)\n"
          "  --stress-gc                collect at every allocation\n"
          "  --verify-heap              verify the heap after every GC\n"
          "  --heapsnapshot-signal=SIG  write a heap snapshot on signal SIG "

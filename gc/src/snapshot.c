@@ -25,8 +25,14 @@
  * slots as the first (checked: a mismatch fails with -EPROTO).
  *
  * Signal snapshots: the handler only increments a counter
- * (async-signal-safe); gc_snapshot_poll and the allocation slow path write
- * the file when the counter moved.
+ * (async-signal-safe); gc_snapshot_poll, and a listener on the allocation
+ * slow path's safepoint event (events.c), write the file when the counter
+ * moved.  Process-wide by nature: the signal's disposition, the counter the
+ * handler bumps and which heap owns the signal (the last created with
+ * --heapsnapshot-signal).  Per heap: how many signals it has answered and
+ * how many snapshots it has written (h->snap_seen, h->snap_seq).
+ * INV(signal): the owner has a snapshot pending exactly when
+ * gc__snapshot_signals != owner->snap_seen.
  *
  * See gc/DESIGN.md and gc/include/tenure/gc_snapshot.h.
  */
@@ -990,17 +996,15 @@ int gc_snapshot_write_path(gc_heap_t *h, const char *path) {
 
 /* --- Signal snapshots ----------------------------------------------------- */
 
-volatile sig_atomic_t gc__snapshot_signals;
-sig_atomic_t gc__snapshot_seen;
-
+/* Process-wide: a signal's disposition is. */
+static volatile sig_atomic_t sig_count; /* signals received */
 static _Atomic(gc_heap_t *) sig_owner;
 static int sig_installed;          /* the signal our handler is on, or 0 */
 static struct sigaction sig_saved; /* its disposition before us */
-static unsigned sig_seq;           /* snapshots written, for file names */
 
 static void on_signal(int signo) {
   (void)signo;
-  gc__snapshot_signals++;
+  sig_count++;
 }
 
 int gc__snapshot_signal_start(gc_heap_t *h) {
@@ -1020,7 +1024,7 @@ int gc__snapshot_signal_start(gc_heap_t *h) {
     sig_saved = old;
     sig_installed = signo;
   }
-  gc__snapshot_seen = gc__snapshot_signals;
+  h->snap_seen = sig_count;
   atomic_store(&sig_owner, h);
   return 0;
 }
@@ -1054,11 +1058,11 @@ static int signal_path(const gc_heap_t *h, unsigned seq, char *buf,
 int gc_snapshot_poll_path(gc_heap_t *h, char *out_path, size_t cap) {
   if (h == NULL)
     return -EINVAL;
-  if (!gc__snapshot_pending() || atomic_load(&sig_owner) != h || h->in_gc)
+  if (h->snap_seen == sig_count || atomic_load(&sig_owner) != h || h->in_gc)
     return 0;
-  gc__snapshot_seen = gc__snapshot_signals;
+  h->snap_seen = sig_count;
   char path[GC_DIAGNOSTIC_DIR_MAX + 64];
-  int err = signal_path(h, ++sig_seq, path, sizeof path);
+  int err = signal_path(h, ++h->snap_seq, path, sizeof path);
   if (err == 0)
     err = gc_snapshot_write_path(h, path);
   if (err < 0)
@@ -1069,3 +1073,11 @@ int gc_snapshot_poll_path(gc_heap_t *h, char *out_path, size_t cap) {
 }
 
 int gc_snapshot_poll(gc_heap_t *h) { return gc_snapshot_poll_path(h, NULL, 0); }
+
+static void snapshot_safepoint(gc_heap_t *h) {
+  if (GC_UNLIKELY(h->snap_seen != sig_count))
+    gc_snapshot_poll(h); /* a --heapsnapshot-signal arrived */
+}
+
+const gc__listener_t gc__snapshot_listener = {.name = "snapshot",
+                                              .safepoint = snapshot_safepoint};

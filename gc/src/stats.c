@@ -1,7 +1,9 @@
 /* stats.c -- heap statistics, pause distributions and --trace-gc lines.
  *
  * Every pause is kept (8 bytes each), so percentiles are exact
- * nearest-rank values over the whole run, not estimates.
+ * nearest-rank values over the whole run, not estimates.  Pauses are
+ * recorded, and trace lines printed, by two listeners on the GC's end
+ * event (events.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -178,18 +180,39 @@ int gc_heap_stats_json(gc_heap_t *h, FILE *f) {
   return 0;
 }
 
+/* --- Listeners ------------------------------------------------------------ */
+
+static void stats_end(gc_heap_t *h, const gc__cycle_t *c) {
+  if (c->kind == GC_COLLECT_MINOR) {
+    h->scavenges++;
+    gc__pause_record(h, &h->p_scavenge, c->pause_ms);
+    return;
+  }
+  h->full_gcs++;
+  gc__pause_record(h, &h->p_full, c->pause_ms);
+  double live_mb = (double)h->old_live / (double)GC__MB;
+  h->full_ms_per_mb_sum += c->pause_ms / (live_mb > 0.1 ? live_mb : 0.1);
+}
+
+const gc__listener_t gc__stats_listener = {.name = "stats", .end = stats_end};
+
 /* One line per GC, in the shape of V8's --trace-gc:
- * [pid:heap]   120 ms: Scavenge 3.1 (4.0) -> 1.2 (4.0) MB, 0.40 / 0.00 ms  (reason) */
-void gc__trace_line(gc_heap_t *h, const char *kind, double t_ms,
-                    size_t before, size_t before_committed, size_t after,
-                    size_t after_committed, double pause_ms,
-                    const char *reason) {
+ * [pid:heap]   120 ms: Scavenge 3.1 (4.0) -> 1.2 (4.0) MB, 0.40 / 0.00 ms  (reason)
+ * (node prints it on stdout; stderr, or the trace_file option, keeps a
+ * program's output diffable). */
+static void trace_end(gc_heap_t *h, const gc__cycle_t *c) {
+  if (!h->opt.trace_gc)
+    return;
   FILE *f = h->opt.trace_file != NULL ? h->opt.trace_file : stderr;
   const double mb = (double)GC__MB;
   fprintf(f,
           "[%d:%p] %8.0f ms: %s %.1f (%.1f) -> %.1f (%.1f) MB, %.2f / 0.00 "
           "ms  (%s)\n",
-          (int)getpid(), (void *)h, t_ms, kind, (double)before / mb,
-          (double)before_committed / mb, (double)after / mb,
-          (double)after_committed / mb, pause_ms, reason);
+          (int)getpid(), (void *)h, c->t0 - h->start_ms,
+          c->kind == GC_COLLECT_MINOR ? "Scavenge" : "Mark-Sweep",
+          (double)c->used_before / mb, (double)c->committed_before / mb,
+          (double)gc__used_bytes(h) / mb,
+          (double)gc__committed_bytes(h) / mb, c->pause_ms, c->reason);
 }
+
+const gc__listener_t gc__trace_listener = {.name = "trace", .end = trace_end};

@@ -8,7 +8,19 @@
  *     an allocated cell of a page we own, or a large object we own;
  *     never the evacuated semispace;
  *   - INV(remset): an old object that references a new one is REMEMBERED
- *     and in the remembered set, and every remembered object is in it once.
+ *     and in the remembered set, and every remembered object is in it once;
+ *   - an object's size (size_of) fits the cell or mapping it lives in.
+ *
+ * Variable-size objects: size_of reads the object's own fields, so a
+ * length written after the next GC point makes a scavenge copy the object
+ * at the wrong size and overwrite its neighbour, and the damage shows far
+ * from the cause.  Under --verify-heap every allocation takes the slow
+ * path, which records (object, size) for new-space objects; at the start of
+ * each GC, before anything moves, each is checked against its size_of, and
+ * a mismatch is a fatal error naming the type and both sizes.
+ *
+ * Both checks hang on the GC's events (events.c): the size check on start,
+ * the whole-heap verification on end.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +46,16 @@ typedef struct ver_s {
 static int cmp_uptr(const void *a, const void *b) {
   uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
   return x < y ? -1 : x > y;
+}
+
+/* bsearch and qsort with a NULL array are undefined even for 0 elements. */
+static bool find(const uintptr_t *v, size_t n, uintptr_t key) {
+  return n > 0 && bsearch(&key, v, n, sizeof key, cmp_uptr) != NULL;
+}
+
+static void sort(uintptr_t *v, size_t n) {
+  if (n > 1)
+    qsort(v, n, sizeof *v, cmp_uptr);
 }
 
 static void collect_page(gc__page_t *p, void *data) {
@@ -72,14 +94,14 @@ static char classify(ver_t *vr, const void *o) {
     return (vr->starts[bit / 8] >> (bit % 8)) & 1 ? 'y' : 0;
   }
   uintptr_t page = a & ~(uintptr_t)(GC__PAGE_SIZE - 1);
-  if (bsearch(&page, vr->pages, vr->npages, sizeof page, cmp_uptr) != NULL) {
+  if (find(vr->pages, vr->npages, page)) {
     gc__page_t *p = (gc__page_t *)page;
     uintptr_t cell = a - GC__HDR;
     if (cell < p->cells || cell >= p->bump || (cell - p->cells) % p->cell_size)
       return 0;
     return ((uintptr_t *)cell)[0] != 0 ? 'o' : 0;
   }
-  if (bsearch(&a, vr->large, vr->nlarge, sizeof a, cmp_uptr) != NULL)
+  if (find(vr->large, vr->nlarge, a))
     return 'l';
   return 0;
 }
@@ -124,6 +146,12 @@ static void check_object(void *obj, const gc_type_t *t, size_t size,
     report(vr, "age bits on an old object", obj, GC_EDGE_PROP("header"));
   if (hdr & X__REMEMBERED)
     vr->remembered++;
+  size_t total = gc__obj_total(obj, t);
+  uintptr_t page = (uintptr_t)obj & ~(uintptr_t)(GC__PAGE_SIZE - 1);
+  if (!young && find(vr->pages, vr->npages, page) &&
+      total > ((gc__page_t *)page)->cell_size)
+    report(vr, "size_of exceeds the object's cell", obj,
+           GC_EDGE_PROP("size_of"));
   if (t->trace != NULL)
     t->trace(obj, &vr->v);
 }
@@ -141,7 +169,7 @@ int gc_verify(gc_heap_t *h) {
   memset(&vr, 0, sizeof vr);
   vr.v.visit = check_ref;
   vr.h = h;
-  gc__old_finish_sweep(h);
+  gc__sweep_finish(h);
   vr.young_lo = h->semi[h->cur];
   vr.young_hi = h->fast.top;
   vr.starts = calloc(h->semi_max / GC__ALIGN / 8 + 1, 1);
@@ -150,10 +178,10 @@ int gc_verify(gc_heap_t *h) {
     gc__fatal(h, "verify: out of memory");
   gc__nursery_walk(h, mark_start, &vr);
   gc__old_for_each_page(h, collect_page, &vr);
-  qsort(vr.pages, vr.npages, sizeof *vr.pages, cmp_uptr);
+  sort(vr.pages, vr.npages);
   for (gc__large_t *l = h->large; l != NULL; l = l->next)
     vr.large[vr.nlarge++] = (uintptr_t)(&l->header + 1);
-  qsort(vr.large, vr.nlarge, sizeof *vr.large, cmp_uptr);
+  sort(vr.large, vr.nlarge);
 
   gc__nursery_walk(h, check_object, &vr);
   gc__old_walk(h, check_object, &vr);
@@ -188,7 +216,39 @@ int gc_verify(gc_heap_t *h) {
   return vr.errors ? -EPROTO : 0;
 }
 
-void gc__verify_or_die(gc_heap_t *h, const char *after) {
-  if (gc_verify(h) < 0)
-    gc__fatal(h, "heap verification failed after a %s", after);
+/* --- Listener -------------------------------------------------------------- */
+
+void gc__verify_record_size(gc_heap_t *h, void *obj, size_t total) {
+  gc__vec_push(h, &h->alloc_sizes, obj);
+  gc__vec_push(h, &h->alloc_sizes, (void *)total);
 }
+
+/* Before anything moves: every new-space object allocated since the last
+ * scavenge still has the size it was allocated with. */
+static void verify_start(gc_heap_t *h, const gc__cycle_t *c) {
+  (void)c;
+  gc__vec_t *v = &h->alloc_sizes;
+  for (size_t i = 0; i < v->len; i += 2) {
+    void *obj = v->items[i];
+    size_t want = (size_t)v->items[i + 1];
+    const gc_type_t *t = gc__type_of_hdr(gc__hdr(obj));
+    size_t got = gc__obj_total(obj, t);
+    if (got != want)
+      gc__fatal(h,
+                "verify-heap: a '%s' object at %p was allocated with %zu "
+                "payload bytes but its size_of now says %zu: write the "
+                "length field size_of reads before the next GC point (right "
+                "after gc_alloc), and never change it",
+                t->name, obj, want - GC__HDR, got - GC__HDR);
+  }
+  v->len = 0;
+}
+
+static void verify_end(gc_heap_t *h, const gc__cycle_t *c) {
+  if (h->opt.verify_heap && gc_verify(h) < 0)
+    gc__fatal(h, "heap verification failed after a %s",
+              c->kind == GC_COLLECT_MINOR ? "scavenge" : "full GC");
+}
+
+const gc__listener_t gc__verify_listener = {
+    .name = "verify", .start = verify_start, .end = verify_end};

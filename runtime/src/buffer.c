@@ -21,7 +21,8 @@ static void buffer_trace(void *obj, gc_visitor_t *v) {
   GC_VISIT(v, &b->backing, GC_EDGE_INTERNAL("buffer"));
 }
 
-static void buffer_finalize(void *obj) {
+static void buffer_finalize(gc_heap_t *h, void *obj) {
+  (void)h;
   rt__buffer_t *b = obj;
   if (b->alloc == NULL)
     return;

@@ -18,8 +18,10 @@ typedef struct fobj {
 static void fobj_trace(void *obj, gc_visitor_t *v) {
   GC_VISIT(v, &((fobj_t *)obj)->ref, GC_EDGE_PROP("ref"));
 }
-static void fobj_finalize(void *obj) {
+static gc_heap_t *fin_heap_seen;
+static void fobj_finalize(gc_heap_t *h, void *obj) {
   fobj_t *f = obj;
+  fin_heap_seen = h;
   assert_true(f->id >= 0 && f->id < MAXID);
   fin_count[f->id]++;
   fin_total++;
@@ -33,8 +35,8 @@ typedef struct fbig {
   long id;
   unsigned char bytes[64 * 1024];
 } fbig_t;
-static void fbig_finalize(void *obj) {
-  fobj_finalize(obj);
+static void fbig_finalize(gc_heap_t *h, void *obj) {
+  fobj_finalize(h, obj);
 }
 static const gc_type_t fbig_type = {
     .name = "BigFinalizable", .size = sizeof(fbig_t), .finalize = fbig_finalize};
@@ -104,10 +106,60 @@ static void test_finalize_after_promotion(void **state) {
   assert_int_equal(fin_count[5], 1);
 }
 
+/* A finalizer gets its heap, so it can report freed off-heap memory with
+ * gc_external_adjust and reach the embedder's context through
+ * gc_heap_user_data, without storing either in every object. */
+typedef struct ext_ctx {
+  long freed_bytes;
+  long calls;
+} ext_ctx_t;
+
+typedef struct extobj {
+  void *block;
+  size_t len;
+} extobj_t;
+
+static void extobj_finalize(gc_heap_t *h, void *obj) {
+  extobj_t *e = obj;
+  ext_ctx_t *ctx = gc_heap_user_data(h);
+  free(e->block);
+  gc_external_adjust(h, -(int64_t)e->len);
+  ctx->freed_bytes += (long)e->len;
+  ctx->calls++;
+}
+
+static const gc_type_t extobj_type = {
+    .name = "External", .size = sizeof(extobj_t), .finalize = extobj_finalize};
+
+static void test_finalizer_gets_heap_and_user_data(void **state) {
+  (void)state;
+  gc_heap_t *h = test_heap();
+  ext_ctx_t ctx = {0, 0};
+  assert_null(gc_heap_user_data(h));
+  gc_heap_set_user_data(h, &ctx);
+  assert_ptr_equal(gc_heap_user_data(h), &ctx);
+  assert_int_equal(gc_type_register(h, &extobj_type), 0);
+  long n = test_scale(5000, 500);
+  for (long i = 0; i < n; i++) {
+    extobj_t *e = gc_alloc(h, &extobj_type, sizeof *e);
+    e->len = 1000;
+    e->block = malloc(e->len);
+    gc_external_adjust(h, (int64_t)e->len);
+  }
+  gc_collect(h, GC_COLLECT_FULL);
+  /* Every object died: each finalizer freed its block and reported it. */
+  assert_int_equal(ctx.calls, n);
+  assert_int_equal(ctx.freed_bytes, n * 1000);
+  assert_int_equal(gc_external_adjust(h, 0), 0);
+  gc_heap_destroy(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_finalize_exactly_once),
       cmocka_unit_test(test_finalize_after_promotion),
+      cmocka_unit_test(test_finalizer_gets_heap_and_user_data),
   };
+  (void)fin_heap_seen;
   return cmocka_run_group_tests_name("gc.finalize", tests, NULL, NULL);
 }

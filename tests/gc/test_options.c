@@ -37,6 +37,26 @@ static void test_options_new_space_kb(void **state) {
   assert_int_equal(o.max_semi_space_size, 2u << 20); /* half of 4 MB */
 }
 
+/* --gc-interval=0 means off, as gc_options.h says: accepted, and a heap
+ * with it runs no debug GCs (an earlier --gc-interval is turned off). */
+static void test_options_gc_interval_zero_is_off(void **state) {
+  (void)state;
+  gc_options_t o;
+  gc_options_init(&o);
+  char err[128] = "";
+  assert_int_equal(gc_options_parse_string(&o, "--gc-interval=50 --gc-interval=0",
+                                           err, sizeof err), 0);
+  assert_int_equal(o.gc_interval, 0);
+  o.max_semi_space_size = 4u << 20;
+  gc_heap_t *h = test_heap_with(&o);
+  test_register_zoo(h);
+  for (int i = 0; i < 1000; i++)
+    test_pair(h, NULL, NULL, i);
+  gc_heap_stats_t st = test_stats(h);
+  assert_int_equal(st.scavenges + st.full_gcs, 0);
+  gc_heap_destroy(h);
+}
+
 static void test_options_bad_values(void **state) {
   (void)state;
   const char *bad[] = {"--max-old-space-size=abc", "--max-old-space-size=0",
@@ -126,6 +146,7 @@ int main(void) {
       cmocka_unit_test(test_options_argv_removes_ours),
       cmocka_unit_test(test_options_new_space_kb),
       cmocka_unit_test(test_options_bad_values),
+      cmocka_unit_test(test_options_gc_interval_zero_is_off),
       cmocka_unit_test(test_options_env_string),
       cmocka_unit_test(test_options_env_then_argv),
       cmocka_unit_test(test_options_applied_to_heap),

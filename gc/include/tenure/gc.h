@@ -50,7 +50,11 @@ GC_EXTERN void gc_heap_destroy(gc_heap_t *h);
 /* Registers a type.  Every type must be registered before its first
  * allocation (the heap verifier and snapshots rely on it).  Returns 0,
  * -EINVAL (misaligned descriptor, neither size nor size_of, no name) or
- * -ENOMEM.  Registering a type twice is harmless. */
+ * -ENOMEM.  Registering a type twice is harmless.  Allocating a type never
+ * registered is a fatal error naming it, reported by the allocation slow
+ * path: at once under --stress-gc, --gc-interval and --verify-heap (every
+ * allocation takes it), for large objects, and otherwise at the latest when
+ * the allocation area is refilled (the inline fast path does not look). */
 GC_EXTERN int gc_type_register(gc_heap_t *h, const gc_type_t *t);
 
 typedef enum gc_collect_kind_e {
@@ -72,6 +76,12 @@ GC_EXTERN int64_t gc_external_adjust(gc_heap_t *h, int64_t delta);
 GC_EXTERN void gc_heap_set_near_heap_limit(gc_heap_t *h,
                                            gc_near_heap_limit_fn fn,
                                            void *data);
+
+/* The embedder's own pointer for this heap (NULL until set), for callbacks
+ * that receive only the heap: finalizers, weak callbacks, root tracers.  A
+ * layer that owns the heap (the runtime) may claim it; see its header. */
+GC_EXTERN void gc_heap_set_user_data(gc_heap_t *h, void *data);
+GC_EXTERN void *gc_heap_user_data(const gc_heap_t *h);
 
 /* The current limit of old + large-object space, in bytes. */
 GC_EXTERN size_t gc_heap_limit(const gc_heap_t *h);
@@ -341,9 +351,15 @@ GC_EXTERN void gc_walk_objects(gc_heap_t *h, gc_object_fn fn, void *data);
 GC_EXTERN void gc_walk_roots(gc_heap_t *h, gc_visitor_t *v);
 
 /* A stable id for OBJ (odd, increasing in order of first request), the same
- * across GCs while the object lives, also after it moves: heap snapshots use
- * it so a series of snapshots can be compared.  0 for NULL/immediates or
- * when out of memory.  Not a GC point. */
+ * across GCs while the object lives, also after it moves, and never reused
+ * for another object: heap snapshots use it so a series of snapshots can be
+ * compared, and it is the identity hash of a moving heap (an address is
+ * not: objects move).  Cost: the first call for an object inserts it in a
+ * table (16 bytes per object with an id), later calls are a lookup; a young
+ * object's entry is rehashed at every scavenge it survives, an old one's
+ * only at full GCs.  Code that hashes many short-lived objects by identity
+ * does better to store a hash in the object when it creates it.  0 for
+ * NULL/immediates or when out of memory.  Not a GC point. */
 GC_EXTERN uint64_t gc_object_id(gc_heap_t *h, const void *obj);
 
 /* Checks the whole heap now; returns 0, or -EPROTO after printing each

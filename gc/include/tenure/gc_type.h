@@ -63,16 +63,34 @@ typedef struct gc_edge_s {
 #define GC_EDGE_WEAK(n) ((gc_edge_t){(n), GC_EDGE_WEAK, 0})
 
 typedef struct gc_visitor_s gc_visitor_t;
+typedef struct gc_heap_s gc_heap_t;
 
 /* A visitor receives the address of each slot, so a moving collector can
  * rewrite it in place.  The scavenger, the marker, the heap verifier and
- * the snapshot writer are all visitors. */
+ * the snapshot writer are all visitors.  A visitor of the embedder's own
+ * (for gc_walk_roots, or to walk objects through their trace callbacks)
+ * may leave `ephemeron` NULL: GC_VISIT_EPHEMERON then reports the key as a
+ * weak edge and the value as EDGE. */
 struct gc_visitor_s {
   void (*visit)(gc_visitor_t *v, void **slot, gc_edge_t edge);
+  void (*ephemeron)(gc_visitor_t *v, void **key, void **value,
+                    gc_edge_t edge);
 };
 
 /* Report one slot.  SLOT is the address of a pointer-sized field. */
 #define GC_VISIT(v, slot, edge) ((v)->visit((v), (void **)(slot), (edge)))
+
+/* Report an ephemeron: a key slot and a value slot of the same object,
+ * where the value is kept alive only while the key is alive through other
+ * references (V8's EphemeronHashTable, behind JavaScript's WeakMap).  The
+ * value's references to the key, or to other keys, do not keep them
+ * alive.  When the key dies both slots read NULL after that GC; a NULL key
+ * clears its value.  An immediate key never dies.  EDGE names the value. */
+#define GC_VISIT_EPHEMERON(v, key, value, edge)                               \
+  ((v)->ephemeron != NULL                                                     \
+       ? (v)->ephemeron((v), (void **)(key), (void **)(value), (edge))        \
+       : ((v)->visit((v), (void **)(key), GC_EDGE_WEAK("key")),               \
+          (v)->visit((v), (void **)(value), (edge))))
 
 typedef struct gc_type_s gc_type_t;
 
@@ -83,18 +101,23 @@ typedef struct gc_type_s gc_type_t;
  *   It must be pure: no allocation, no barrier, no I/O, no GC point.
  * size / size_of: the payload size in bytes (without the header).  Fixed-
  *   size types set size; variable-size types set size_of, computed from the
- *   object's own fields (e.g. a length).
+ *   object's own fields (e.g. a length).  size_of must return the size the
+ *   object was allocated with from its first GC point on: write the length
+ *   right after gc_alloc and never change it (--verify-heap checks this at
+ *   every GC and names the type when it does not hold).
  * finalize: runs exactly once after OBJ became unreachable (or when the heap
- *   is destroyed), before its memory is reused.  It may free off-heap memory;
- *   it must not allocate on the heap nor read other heap objects (they may
- *   be gone already).
+ *   is destroyed), before its memory is reused, with the heap it lived in
+ *   (for gc_external_adjust, and gc_heap_user_data for the embedder's own
+ *   context).  It may free off-heap memory and call gc_external_adjust; it
+ *   must not allocate on the heap nor read other heap objects (they may be
+ *   gone already).
  * name: shown in heap snapshots, statistics and error messages. */
 struct gc_type_s {
   _Alignas(GC_TYPE_ALIGN) const char *name;
   size_t size;
   size_t (*size_of)(const void *obj);
   void (*trace)(void *obj, gc_visitor_t *v);
-  void (*finalize)(void *obj);
+  void (*finalize)(gc_heap_t *h, void *obj);
   /* A second, optional callback for heap snapshots: a display name for one
    * object (e.g. a string's content).  NULL uses name.  Writes at most CAP
    * bytes including the NUL to BUF, returns BUF or a static string. */

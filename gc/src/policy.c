@@ -1,0 +1,160 @@
+/* policy.c -- heap sizing: how big new space is, when a full GC runs, and
+ * what the defaults of the size flags are (as Whippet's heap sizer).
+ *
+ * The model, once:
+ *   - A scavenge costs what survives it, so new space should be as large as
+ *     keeps the survivors few, and no larger (a larger one only delays the
+ *     same copying and costs memory).  It starts at SEMI_START (1 MB, V8)
+ *     and doubles toward --max-semi-space-size when more bytes survived
+ *     since the last resize than a semispace holds (V8's rule: objects that
+ *     would die given a little more time).  It halves after SHRINK_STREAK
+ *     scavenges in a row in which under 1/LOW_SURVIVAL_DIV survived.
+ *   - When survival is high (over 1/HIGH_SURVIVAL_DIV of what was
+ *     allocated) the program is building a structure: growing would copy it
+ *     in longer pauses, so size stays; and when nearly all of a well-filled
+ *     new space survived (FAST_PROMOTE_PCT of it, and at least a quarter of
+ *     the capacity) the next scavenge promotes every survivor at once (V8's
+ *     fast promotion mode), with fresh old pages prepared ahead on the
+ *     other core (pageprep.c).
+ *   - The old generation is collected when its size (what the last mark
+ *     found live, plus what was promoted or allocated there since) reaches
+ *     GROWTH times the live size, at least MIN_FULL_AT, at most the limit.
+ *     Committed bytes would be the wrong measure: lazy sweeping leaves dead
+ *     cells counted until their page is swept.
+ *   - Off-heap memory reported by gc_external_adjust asks for a full GC when
+ *     it grew, since the last one, by more than the larger of
+ *     EXTERNAL_MIN_STEP and the old generation's size.
+ *   - After each scavenge SWEEP_PER_SCAVENGE pending old pages are swept, so
+ *     that little is left for the next full GC's pause.
+ */
+#include "gc_internal.h"
+
+#define SEMI_START GC__MB
+#define SEMI_MIN_FLAG ((size_t)64 * 1024)
+#define SEMI_MAX_FLAG ((size_t)1024 * GC__MB)
+#define SEMI_DEFAULT_MIN GC__MB
+#define SEMI_DEFAULT_MAX ((size_t)16 * GC__MB)
+#define SEMI_DEFAULT_DIV 16 /* default max semispace: max old / 16 */
+#define HIGH_SURVIVAL_DIV 8
+#define LOW_SURVIVAL_DIV 64
+#define SHRINK_STREAK 8
+#define FAST_PROMOTE_PCT 80
+#define GROWTH 2
+#define MIN_FULL_AT ((size_t)32 * GC__MB)
+#define DEFAULT_OLD_MB 4096
+#define EXTERNAL_MIN_STEP ((int64_t)64 * (int64_t)GC__MB)
+#define SWEEP_PER_SCAVENGE 8
+
+static size_t clamp(size_t v, size_t lo, size_t hi) {
+  return v < lo ? lo : v > hi ? hi : v;
+}
+
+static size_t pow2_floor(size_t v) {
+  size_t p = 1;
+  while (p * 2 <= v)
+    p *= 2;
+  return p;
+}
+
+int gc__policy_defaults(gc_options_t *opt) {
+  if (opt->promotion_age < 0)
+    opt->promotion_age = 1;
+  if (opt->promotion_age > X__MAX_AGE)
+    return -EINVAL;
+  if (opt->max_old_space_size == 0)
+    opt->max_old_space_size = (size_t)DEFAULT_OLD_MB * GC__MB;
+  /* Like V8, a smaller old generation gets a smaller new space. */
+  if (opt->max_semi_space_size == 0)
+    opt->max_semi_space_size =
+        clamp(pow2_floor(opt->max_old_space_size / SEMI_DEFAULT_DIV),
+              SEMI_DEFAULT_MIN, SEMI_DEFAULT_MAX);
+  opt->max_semi_space_size =
+      clamp(opt->max_semi_space_size, SEMI_MIN_FLAG, SEMI_MAX_FLAG);
+  /* A semispace is a whole number of pages. */
+  opt->max_semi_space_size = (opt->max_semi_space_size + GC__PAGE_SIZE - 1) &
+                             ~(GC__PAGE_SIZE - 1);
+  if (opt->min_semi_space_size == 0)
+    opt->min_semi_space_size = SEMI_START;
+  if (opt->min_semi_space_size > opt->max_semi_space_size)
+    opt->min_semi_space_size = opt->max_semi_space_size;
+  opt->min_semi_space_size = gc__round(opt->min_semi_space_size);
+  return 0;
+}
+
+void gc__policy_init(gc_heap_t *h) {
+  h->next_full_at = MIN_FULL_AT < h->limit ? MIN_FULL_AT : h->limit;
+}
+
+size_t gc__policy_semi_after_scavenge(gc_heap_t *h, size_t used,
+                                      size_t survived) {
+  size_t cap = h->semi_cap;
+  if (used == 0)
+    return cap;
+  if (survived * HIGH_SURVIVAL_DIV > used) {
+    /* A structure being built: fast promotion (below) handles it, and it
+     * does not count toward growth. */
+    h->survived_since_resize = 0;
+    h->low_survival_streak = 0;
+  } else if (cap < h->semi_max &&
+             (h->survived_since_resize += survived) > cap) {
+    cap = cap * 2 < h->semi_max ? cap * 2 : h->semi_max;
+    h->survived_since_resize = 0;
+    h->low_survival_streak = 0;
+  } else if (survived * LOW_SURVIVAL_DIV < used) {
+    if (++h->low_survival_streak >= SHRINK_STREAK && cap > h->semi_min) {
+      cap = cap / 2 > h->semi_min ? cap / 2 : h->semi_min;
+      h->low_survival_streak = 0;
+      h->survived_since_resize = 0;
+    }
+  } else {
+    h->low_survival_streak = 0;
+  }
+  h->fast_promotion = survived * 100 > used * FAST_PROMOTE_PCT &&
+                      survived >= h->semi_cap / 4;
+  /* The next scavenge will promote about a semispace: have that much in
+   * fresh pages prepared off the mutator thread, beyond what the pool
+   * holds. */
+  if (h->fast_promotion && h->pool_len * GC__PAGE_SIZE < cap)
+    gc__prep_request(h, cap - h->pool_len * GC__PAGE_SIZE);
+  return cap;
+}
+
+static size_t old_size(const gc_heap_t *h) {
+  return h->old_live + h->old_since_full;
+}
+
+bool gc__policy_full_due(const gc_heap_t *h, size_t more) {
+  return h->full_requested || old_size(h) + more >= h->next_full_at;
+}
+
+void gc__policy_after_full(gc_heap_t *h) {
+  h->full_requested = false;
+  h->external_at_full = h->external;
+  h->old_live = h->marked_bytes;
+  h->old_since_full = 0;
+  size_t next = h->old_live * GROWTH;
+  if (next < MIN_FULL_AT)
+    next = MIN_FULL_AT;
+  h->next_full_at = next < h->limit ? next : h->limit;
+}
+
+void gc__policy_limit_raised(gc_heap_t *h) {
+  if (h->next_full_at < h->limit)
+    h->next_full_at = h->limit;
+}
+
+void gc__policy_external(gc_heap_t *h) {
+  int64_t grown = h->external - h->external_at_full;
+  int64_t step = (int64_t)(h->old_used + h->large_bytes);
+  if (step < EXTERNAL_MIN_STEP)
+    step = EXTERNAL_MIN_STEP;
+  if (grown > step && !h->in_gc) {
+    h->full_requested = true;
+    h->fast.limit = h->fast.top; /* take the slow path next time */
+  }
+}
+
+size_t gc__policy_sweep_quota(const gc_heap_t *h) {
+  (void)h;
+  return SWEEP_PER_SCAVENGE;
+}
