@@ -323,7 +323,6 @@ void gc__nursery_destroy(gc_heap_t *h);
 void gc__scavenge(gc_heap_t *h);
 size_t gc__young_used(const gc_heap_t *h);
 void gc__nursery_walk(gc_heap_t *h, gc_object_fn fn, void *data);
-void gc__nursery_clear_marks(gc_heap_t *h);
 size_t gc__obj_total(const void *obj, const gc_type_t *t);
 
 /* --- oldspace.c: pages, size classes, allocation ---------------------------- */

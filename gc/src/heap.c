@@ -3,7 +3,7 @@
  *
  * A collection, minor or full, runs one sequence (collect): the start
  * event, the work (a scavenge and a few pages of lazy sweeping; or finish
- * the sweep, scavenge, mark, sweep large objects, queue old pages), the
+ * the sweep, mark, sweep large objects, queue old pages, scavenge), the
  * sizing policy's update, the end event (statistics, --trace-gc,
  * --verify-heap: events.c), then the weak callbacks, which may allocate.
  *
@@ -130,15 +130,21 @@ static void collect(gc_heap_t *h, gc_collect_kind_t kind, const char *reason,
     gc__scavenge(h);
     gc__sweep_some(h, gc__policy_sweep_quota(h));
   } else {
+    /* Mark everything reachable, new space included, and decide the weak
+     * references; queue old pages for sweeping; then a scavenge moves the
+     * marked new-space objects out of from-space, so the dead ones (held
+     * only by dead old objects, or by ephemerons whose keys died) are
+     * gone with it.  Objects it promotes are allocated after the mark, so
+     * the sweep never frees them (INV(sweep)). */
     gc__sweep_finish(h);
-    gc__scavenge(h); /* then new space holds only survivors */
     gc__mark(h);
     gc__large_sweep(h);
     gc__sweep_prepare(h);
+    gc__policy_after_full(h);
+    gc__scavenge(h);
     if (eager_sweep || h->opt.verify_heap)
       gc__sweep_finish(h);
     h->epoch++;
-    gc__policy_after_full(h);
   }
   h->in_gc = false;
   c.pause_ms = gc__now_ms() - c.t0;

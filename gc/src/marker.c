@@ -1,26 +1,28 @@
 /* marker.c -- marking for the full GC.
  *
- * Runs right after the full GC's scavenge.  Every reachable object is
- * marked, new-space survivors included: marking them (rather than treating
- * every survivor as a root) means a young object reachable only through a
- * dead old object, or only as the value of an ephemeron whose key died, does
- * not keep anything alive, and weak processing sees which young objects
- * died.  Marking sets MARK in the header and pushes objects that have a
- * trace callback on an explicit mark stack (a growable array), so the depth
- * of the object graph never reaches the C stack: a ten-million-long linked
- * list needs one stack entry at a time.
+ * Every reachable object is marked, new-space objects included: marking
+ * them (rather than treating every survivor as a root) means a young object
+ * reachable only through a dead old object, or only as the value of an
+ * ephemeron whose key died, keeps nothing alive, and weak processing sees
+ * which young objects died.  The scavenge that follows the mark in the same
+ * full GC (heap.c) moves the marked young objects and leaves the others in
+ * from-space.  Marking sets MARK in the header and pushes objects that have
+ * a trace callback on an explicit mark stack (a growable array), so the
+ * depth of the object graph never reaches the C stack: a ten-million-long
+ * linked list needs one stack entry at a time.
  *
  * INV(mark): an object is on the mark stack at most once per mark, since it
  * is pushed only when its MARK bit goes from 0 to 1.
- * INV(young-mark): outside a GC no new-space object carries MARK; the mark
- * clears them (gc__nursery_clear_marks) once weak processing has used them.
- * Old and large objects keep MARK until the sweeper reaches them.
- * h->marked_bytes counts old and large objects only (the old generation's
- * live size, for policy.c).
+ * INV(young-mark): a new-space object carries MARK only between the mark
+ * and the scavenge that ends the same full GC (a copy's header is written
+ * afresh, without it).  Old and large objects keep MARK until the sweeper
+ * reaches them.  h->marked_bytes counts old and large objects only (the old
+ * generation's live size, for policy.c).
  *
  * Weak slots and ephemerons met while tracing are decided after the
  * closure by weak.c, through this file's gc__tracer_t: an object survives
- * if it is marked.
+ * if it is marked.  Dead remembered objects leave the remembered set here,
+ * before the scavenge would scan them.
  */
 #include <stddef.h>
 
@@ -115,7 +117,6 @@ void gc__mark(gc_heap_t *h) {
   gc__weak_resolve(h, &m.t);
   gc__remset_drop_dead(h);
   gc__emit_marked(h);
-  gc__nursery_clear_marks(h);
   /* The stack can be large after marking a wide graph; give it back. */
   if (st->cap > 65536)
     gc__vec_free(h, st);

@@ -346,19 +346,6 @@ void gc__scavenge(gc_heap_t *h) {
 
 /* --- Walking ---------------------------------------------------------------- */
 
-/* After a full GC's mark (which marks live new-space objects too, so that
- * its weak processing sees which died): new-space objects carry no mark
- * outside a GC. */
-void gc__nursery_clear_marks(gc_heap_t *h) {
-  uintptr_t p = h->semi[h->cur];
-  while (p < h->fast.top) {
-    uintptr_t *hdr = (uintptr_t *)p;
-    void *obj = hdr + 1;
-    *hdr &= ~X__MARK;
-    p += gc__obj_total(obj, gc__type_of_hdr(*hdr));
-  }
-}
-
 void gc__nursery_walk(gc_heap_t *h, gc_object_fn fn, void *data) {
   uintptr_t p = h->semi[h->cur];
   while (p < h->fast.top) {

@@ -171,11 +171,16 @@ static inline void gc_write(gc_heap_t *h, void *obj, void *slot, void *val) {
     gc__barrier_slow(h, obj);
 }
 
-/* Type-checked form: GC_WRITE(h, node, left, child) stores node->left. */
+/* Type-checked form: GC_WRITE(h, node, left, child) stores node->left,
+ * and GC_WRITE(h, vec, items[i], x) an array element.  VAL is evaluated
+ * before OBJ, so VAL may be a GC point (an allocation) while OBJ is read
+ * from a handle: GC_WRITE(h, *vh, items[i], make(h)) stores into where the
+ * vector is after make's GC, not where it was before. */
 #define GC_WRITE(h, obj, field, val)                                          \
   do {                                                                        \
+    void *gc__v = (val);                                                      \
     __typeof__(obj) gc__o = (obj);                                            \
-    gc_write((h), gc__o, &gc__o->field, (val));                               \
+    gc_write((h), gc__o, &gc__o->field, gc__v);                               \
   } while (0)
 
 /* --- Handles and scopes ------------------------------------------------- */
