@@ -29,18 +29,18 @@ static const gc_type_t tree_type = {
 static tree_t *bottom_up(gc_heap_t *h, int depth) {
   if (depth <= 0)
     return gc_alloc(h, &tree_type, sizeof(tree_t));
-  gc_scope_t s;
-  gc_scope_open(h, &s);
-  tree_t **l = GC_HANDLE(h, bottom_up(h, depth - 1));
-  tree_t **r = GC_HANDLE(h, bottom_up(h, depth - 1));
+  tree_t *l = NULL, *r = NULL;
+  GC_FRAME(h, fr, &l, &r);
+  l = bottom_up(h, depth - 1);
+  r = bottom_up(h, depth - 1);
   tree_t *t = gc_alloc(h, &tree_type, sizeof(tree_t));
   if (t == NULL) {
     fputs("binarytrees: out of memory\n", stderr);
     exit(1);
   }
-  GC_WRITE(h, t, left, *l);
-  GC_WRITE(h, t, right, *r);
-  gc_scope_close(h, &s);
+  GC_WRITE(h, t, left, l);
+  GC_WRITE(h, t, right, r);
+  GC_FRAME_CLOSE(h, fr);
   return t;
 }
 

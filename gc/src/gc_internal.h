@@ -1,7 +1,7 @@
 /* gc_internal.h -- the heap's private structures, shared by gc/src only.
  *
  * Layout of memory:
- *   new space   one reservation of 2 * max_semi bytes holding two
+ *   new space   one reservation of 2 * semi_reserve bytes holding two
  *               semispaces; the first semi_cap bytes of each are in use.
  *   old space   256 KiB pages, each holding cells of one size class.
  *   large space one mapping per object.
@@ -163,7 +163,8 @@ struct gc_heap_s {
   int cur;             /* index of the semispace we allocate in */
   size_t semi_cap;     /* bytes in use of each semispace */
   size_t semi_min;
-  size_t semi_max;
+  size_t semi_max;      /* what semi_cap may grow to now (policy.c) */
+  size_t semi_reserve;  /* what each semispace reserves: semi_max's bound */
   uintptr_t real_limit; /* end of the allocation area */
   bool force_slow;      /* debug modes: every allocation is slow */
   bool debug_gc;        /* --stress-gc / --gc-interval collect */
@@ -411,7 +412,7 @@ void gc__handles_destroy(gc_heap_t *h);
 void gc__trace_roots(gc_heap_t *h, gc_visitor_t *v);
 
 /* --- policy.c: heap sizing ------------------------------------------------ */
-int gc__policy_defaults(gc_options_t *opt);
+int gc__policy_defaults(gc_options_t *opt, size_t *semi_reserve);
 void gc__policy_init(gc_heap_t *h);
 size_t gc__policy_semi_after_scavenge(gc_heap_t *h, size_t used,
                                       size_t survived);

@@ -41,7 +41,8 @@ int gc_heap_create(const gc_options_t *o, gc_heap_t **out) {
     opt = *o;
   else
     gc_options_init(&opt);
-  if (gc__policy_defaults(&opt) < 0)
+  size_t semi_reserve;
+  if (gc__policy_defaults(&opt, &semi_reserve) < 0)
     return -EINVAL;
 
   gc_heap_t *h = calloc(1, sizeof *h);
@@ -52,6 +53,7 @@ int gc_heap_create(const gc_options_t *o, gc_heap_t **out) {
   h->limit = h->initial_limit = opt.max_old_space_size;
   h->semi_min = opt.min_semi_space_size;
   h->semi_max = opt.max_semi_space_size;
+  h->semi_reserve = semi_reserve;
   h->debug_gc = opt.stress_gc || opt.gc_interval > 0;
   h->force_slow = h->debug_gc || opt.verify_heap;
   h->start_ms = gc__now_ms();

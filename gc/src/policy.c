@@ -16,6 +16,15 @@
  *     the capacity) the next scavenge promotes every survivor at once (V8's
  *     fast promotion mode), with fresh old pages prepared ahead on the
  *     other core (pageprep.c).
+ *   - Objects promoted too early are what a too-small new space costs: a
+ *     structure larger than a semispace is copied and promoted while it is
+ *     built, then dies in old space, where only a full GC finds it.  So
+ *     when a full GC finds that at least PREMATURE_DEAD_PCT of what the old
+ *     generation gained since the last one is already dead (and that gain
+ *     was at least a semispace), new space doubles, capacity and bound,
+ *     up to the reservation: SEMI_GROWTH_RESERVE times the default bound
+ *     (16 MB, V8's) when --max-semi-space-size is not given, at most
+ *     SEMI_RESERVE_MAX; a given flag is a hard bound (V8 honours it too).
  *   - The old generation is collected when its size (what the last mark
  *     found live, plus what was promoted or allocated there since) reaches
  *     GROWTH times the live size, at least MIN_FULL_AT, at most the limit.
@@ -44,6 +53,9 @@
 #define DEFAULT_OLD_MB 4096
 #define EXTERNAL_MIN_STEP ((int64_t)64 * (int64_t)GC__MB)
 #define SWEEP_PER_SCAVENGE 8
+#define PREMATURE_DEAD_PCT 75
+#define SEMI_GROWTH_RESERVE 4
+#define SEMI_RESERVE_MAX ((size_t)64 * GC__MB)
 
 static size_t clamp(size_t v, size_t lo, size_t hi) {
   return v < lo ? lo : v > hi ? hi : v;
@@ -56,7 +68,7 @@ static size_t pow2_floor(size_t v) {
   return p;
 }
 
-int gc__policy_defaults(gc_options_t *opt) {
+int gc__policy_defaults(gc_options_t *opt, size_t *semi_reserve) {
   if (opt->promotion_age < 0)
     opt->promotion_age = 1;
   if (opt->promotion_age > X__MAX_AGE)
@@ -64,7 +76,8 @@ int gc__policy_defaults(gc_options_t *opt) {
   if (opt->max_old_space_size == 0)
     opt->max_old_space_size = (size_t)DEFAULT_OLD_MB * GC__MB;
   /* Like V8, a smaller old generation gets a smaller new space. */
-  if (opt->max_semi_space_size == 0)
+  bool given = opt->max_semi_space_size != 0;
+  if (!given)
     opt->max_semi_space_size =
         clamp(pow2_floor(opt->max_old_space_size / SEMI_DEFAULT_DIV),
               SEMI_DEFAULT_MIN, SEMI_DEFAULT_MAX);
@@ -78,6 +91,16 @@ int gc__policy_defaults(gc_options_t *opt) {
   if (opt->min_semi_space_size > opt->max_semi_space_size)
     opt->min_semi_space_size = opt->max_semi_space_size;
   opt->min_semi_space_size = gc__round(opt->min_semi_space_size);
+  /* Room to grow on premature promotion (address space only: the
+   * reservation is not committed), unless the bound was given. */
+  size_t reserve = opt->max_semi_space_size;
+  if (!given) {
+    size_t grown = reserve * SEMI_GROWTH_RESERVE;
+    reserve = grown < SEMI_RESERVE_MAX ? grown : SEMI_RESERVE_MAX;
+    if (reserve < opt->max_semi_space_size)
+      reserve = opt->max_semi_space_size;
+  }
+  *semi_reserve = reserve;
   return 0;
 }
 
@@ -128,6 +151,18 @@ bool gc__policy_full_due(const gc_heap_t *h, size_t more) {
 }
 
 void gc__policy_after_full(gc_heap_t *h) {
+  /* What the old generation gained since the last full GC, and how much of
+   * all of it (gain included) the mark found dead. */
+  size_t before = h->old_live + h->old_since_full;
+  size_t dead = before > h->marked_bytes ? before - h->marked_bytes : 0;
+  if (h->old_since_full >= h->semi_cap &&
+      dead * 100 >= h->old_since_full * PREMATURE_DEAD_PCT &&
+      h->semi_max < h->semi_reserve) {
+    h->semi_max = h->semi_max * 2 < h->semi_reserve ? h->semi_max * 2
+                                                     : h->semi_reserve;
+    h->semi_cap = h->semi_cap * 2 < h->semi_max ? h->semi_cap * 2
+                                                 : h->semi_max;
+  }
   h->full_requested = false;
   h->external_at_full = h->external;
   h->old_live = h->marked_bytes;

@@ -172,7 +172,7 @@ int gc_verify(gc_heap_t *h) {
   gc__sweep_finish(h);
   vr.young_lo = h->semi[h->cur];
   vr.young_hi = h->fast.top;
-  vr.starts = calloc(h->semi_max / GC__ALIGN / 8 + 1, 1);
+  vr.starts = calloc(h->semi_reserve / GC__ALIGN / 8 + 1, 1);
   vr.large = malloc((h->large_objects + 1) * sizeof *vr.large);
   if (vr.starts == NULL || vr.large == NULL)
     gc__fatal(h, "verify: out of memory");

@@ -102,13 +102,18 @@ GC_EXTERN const char *gc_strerror(int err);
 
 struct gc_scope_s;
 typedef struct gc__fast_s {
-  uintptr_t top;        /* next free byte of the allocation area */
-  uintptr_t limit;      /* its end; lowered to force the slow path */
-  uintptr_t young_lo;   /* INV: every new-space object lies in */
-  uintptr_t young_size; /* [young_lo, young_lo + young_size) */
-  void **hs_top;        /* next free handle slot */
-  void **hs_limit;      /* end of the current handle block */
+  /* The fields the inline paths copy into a gc_scope_t (hs_top, hs_limit,
+   * scope, frame) are never adjacent: adjacent, the compiler loads two at
+   * once with one 16-byte load, which stalls on the two 8-byte stores that
+   * just wrote them (no store-to-load forwarding); measured on binary-trees
+   * as a quarter of the mutator's time. */
+  uintptr_t top;            /* next free byte of the allocation area */
+  void **hs_top;            /* next free handle slot */
+  uintptr_t limit;          /* its end; lowered to force the slow path */
+  void **hs_limit;          /* end of the current handle block */
+  uintptr_t young_lo;       /* INV: every new-space object lies in */
   struct gc_scope_s *scope; /* innermost open scope */
+  uintptr_t young_size;     /* [young_lo, young_lo + young_size) */
   struct gc_frame_s *frame; /* innermost linked root frame */
 } gc__fast_t;
 
@@ -167,7 +172,9 @@ static inline void *gc_alloc(gc_heap_t *h, const gc_type_t *t, size_t size) {
 static inline void gc_write(gc_heap_t *h, void *obj, void *slot, void *val) {
   gc__fast_t *f = gc__fast(h);
   *(void **)slot = val;
-  if (GC_UNLIKELY(gc__is_young(f, val) && !gc__is_young(f, obj)))
+  /* The holder first: most stores go into young objects (just allocated),
+   * and then one range check decides. */
+  if (GC_UNLIKELY(!gc__is_young(f, obj) && gc__is_young(f, val)))
     gc__barrier_slow(h, obj);
 }
 
