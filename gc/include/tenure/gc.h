@@ -1,7 +1,10 @@
 /* gc.h -- tenure's precise generational garbage collector: the public API.
  *
  * A heap (gc_heap_t) is an independent collector, like a V8 isolate: one per
- * thread, no state shared between heaps, no global state in the library.
+ * thread, no state shared between heaps.  The one process-wide thing is a
+ * signal: --heapsnapshot-signal installs a handler (a signal's disposition
+ * belongs to the process), owned by the last heap created with the flag;
+ * everything else is per heap.
  *
  * Young objects are bump-allocated in a new space of two semispaces and
  * collected by a copying scavenge; survivors are promoted to an old space
