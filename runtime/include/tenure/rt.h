@@ -147,5 +147,6 @@ RT_EXTERN double rt_number_value(rt_value_t v);
 #include <tenure/rt_map.h>
 #include <tenure/rt_buffer.h>
 #include <tenure/rt_json.h>
+#include <tenure/rt_weakmap.h>
 
 #endif /* TENURE_RT_H */
