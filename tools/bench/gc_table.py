@@ -29,6 +29,7 @@ IMPL_TEXT = {
     "jemalloc": "malloc/free, jemalloc",
     "node": "node (default GC)",
     "node-stgc": "node --single-threaded-gc",
+    "arena": "bump arena, no GC (binary-trees only)",
 }
 
 problems = []
@@ -137,7 +138,8 @@ def main():
         for lab in labels:
             r = meas.get(f"{wl}/{lab}")
             if r is None:
-                p(f"| {IMPL_TEXT.get(lab, lab)} | – | – | – | – | – | – | – | – | – | not run |")
+                if lab != "arena" or not wl.startswith("gcbench"):
+                    p(f"| {IMPL_TEXT.get(lab, lab)} | – | – | – | – | – | – | – | – | – | not run |")
                 continue
             w, rss, cpu = float(r["wall_median_s"]), float(r["rss_median_mib"]), float(r["cpu_median_s"])
             summary[(wl, lab)] = (w, rss, cpu)
@@ -233,7 +235,7 @@ def main():
 
     # ------------------------------------------------------------ targets
     p("")
-    p("## Issue 2 targets, this run")
+    p("## Targets (issues 2 and 8), this run")
     p("")
     p("| target | measured | met |")
     p("|---|---|:-:|")
@@ -252,6 +254,10 @@ def main():
         bw = w(wl, "boehm")
         if bw:
             tgt(f"{wl}: wall ≤ 0.5x Boehm", f"{tw / bw:.3f}x ({tw:.3f} s vs {bw:.3f} s)", tw <= 0.5 * bw)
+        aw = w(wl, "arena")
+        if aw:
+            tgt(f"{wl}: wall ≤ 3x the bump arena", f"{tw / aw:.2f}x ({tw:.3f} s vs {aw:.3f} s)",
+                tw <= 3 * aw)
         peers = ["node"] if wl == "gcbench" else ["node-stgc", "glibc"]
         for lab in peers:
             pw = w(wl, lab)

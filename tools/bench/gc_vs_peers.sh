@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # gc_vs_peers.sh -- tenure against its peers (Boehm GC, glibc malloc, jemalloc,
-# node, node --single-threaded-gc) on GCBench and binary-trees, side by side.
+# node, node --single-threaded-gc; on binary-trees also a bump arena with no GC
+# at all, the lower bound) on GCBench and binary-trees, side by side.
 #
 # usage: tools/bench/gc_vs_peers.sh          full run: gcbench + binary-trees $BT_N (21), ~10-15 min
 #        tools/bench/gc_vs_peers.sh quick    smoke run: gcbench + binary-trees 16, 3 runs (~1-2 min)
@@ -172,6 +173,8 @@ cases() {   # cases WORKLOAD TENURE_BIN PEER_PREFIX JS [ARG]
     C+=("$wl/node=node $(q "$PEERS_WORK/$js") $arg"
         "$wl/node-stgc=node --single-threaded-gc $(q "$PEERS_WORK/$js") $arg")
   fi
+  # binary-trees also against the bump arena (no GC at all: the lower bound)
+  [ "$pp" = binarytrees ] && C+=("$wl/arena=$(q "$PB/${pp}_arena") $arg")
   C+=("$wl/tenure=$(q "$tb") $arg")   # last: the reference stdout is a peer's (Boehm's)
 }
 
@@ -249,7 +252,7 @@ fi
 # ---------------------------------------------------------------- report
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 ELAPSED=$((SECONDS - T0))
-labels=tenure,boehm,glibc,jemalloc
+labels=tenure,boehm,glibc,jemalloc,arena
 [ "$HAVE_NODE" = 1 ] && labels+=,node,node-stgc
 {
   echo "# tenure vs peers: GCBench and binary-trees $BT_DEPTH"
