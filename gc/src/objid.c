@@ -97,6 +97,12 @@ static gc__idtab_t *tab_for(gc_heap_t *h, const void *obj) {
   return gc__is_young(&h->fast, obj) ? &h->ids_young : &h->ids_old;
 }
 
+uint64_t gc_object_id_peek(gc_heap_t *h, const void *obj) {
+  if (h == NULL || gc__not_ptr(obj))
+    return 0;
+  return tab_get(tab_for(h, obj), (uintptr_t)obj);
+}
+
 uint64_t gc_object_id(gc_heap_t *h, const void *obj) {
   if (h == NULL || gc__not_ptr(obj))
     return 0;

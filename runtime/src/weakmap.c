@@ -203,15 +203,15 @@ rt_value_t rt_weakmap_new(rt_runtime_t *rt, size_t capacity) {
 
 bool rt_is_weakmap(rt_value_t v) { return rt__type(v) == &weakmap_type; }
 
-/* The live entry for KEY in WM, or NULL.  Gives KEY an id if it has none
- * and the table is not empty. */
+/* The live entry for KEY in WM, or NULL.  A key that has no id was never
+ * set in any WeakMap: a miss, and it gets no id (gc_object_id_peek). */
 static wm_entry_t *lookup(rt_runtime_t *rt, rt_value_t wm, rt_value_t key) {
   if (!rt_is_weakmap(wm) || !key_ok(key))
     return NULL;
   wm_table_t *t = ((weakmap_t *)wm)->table;
   if (t == NULL || t->used == 0)
     return NULL;
-  uint64_t id = gc_object_id(rt->heap, (const void *)key);
+  uint64_t id = gc_object_id_peek(rt->heap, (const void *)key);
   return id == 0 ? NULL : find(t, id);
 }
 

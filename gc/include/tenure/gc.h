@@ -377,6 +377,11 @@ GC_EXTERN void gc_walk_roots(gc_heap_t *h, gc_visitor_t *v);
  * NULL/immediates or when out of memory.  Not a GC point. */
 GC_EXTERN uint64_t gc_object_id(gc_heap_t *h, const void *obj);
 
+/* OBJ's id if it has been given one, else 0; never gives one (so a lookup
+ * by identity for an object that was never a key costs no table entry).
+ * Not a GC point. */
+GC_EXTERN uint64_t gc_object_id_peek(gc_heap_t *h, const void *obj);
+
 /* Checks the whole heap now; returns 0, or -EPROTO after printing each
  * problem to stderr.  --verify-heap runs it after every GC (and aborts on a
  * failure). */
