@@ -1,6 +1,7 @@
 /* tenure.h -- the umbrella header: the collector (gc.h, with its types,
  * options, statistics and snapshots) and the runtime's values (rt.h, with
- * strings, arrays, maps, buffers and JSON).
+ * strings, arrays, maps, buffers, WeakMap and JSON) and the event loop
+ * (rt_loop.h).
  *
  * Everything tenure installs lives under <tenure/...>, so it never shadows
  * another library's header: Boehm GC's <gc.h> and <gc/gc.h> can be
@@ -11,5 +12,6 @@
 
 #include <tenure/gc.h>
 #include <tenure/rt.h>
+#include <tenure/rt_loop.h>
 
 #endif /* TENURE_TENURE_H */
