@@ -181,13 +181,17 @@ static void release(rt_loop_t *l, task_t *t) {
   }
 }
 
-static task_t *task_new(rt_loop_t *l, int kind, rt_task_fn fn, void *data,
-                        const rt_value_t *args, size_t nargs) {
-  if (fn == NULL || nargs > RT_TASK_MAX_ARGS || (nargs > 0 && args == NULL))
-    return NULL;
+/* A new task of KIND holding a copy of ARGS, linked (its values rooted)
+ * and, for timers and immediates, given an id.  Returns 0 and the task in
+ * *OUT, -EINVAL or -ENOMEM (then nothing is scheduled). */
+static int task_new(rt_loop_t *l, int kind, rt_task_fn fn, void *data,
+                    const rt_value_t *args, size_t nargs, task_t **out) {
+  if (l == NULL || fn == NULL || nargs > RT_TASK_MAX_ARGS ||
+      (nargs > 0 && args == NULL))
+    return -EINVAL;
   task_t *t = calloc(1, sizeof *t + nargs * sizeof(rt_value_t));
   if (t == NULL)
-    return NULL;
+    return -ENOMEM;
   t->loop = l;
   t->kind = kind;
   t->fn = fn;
@@ -195,7 +199,18 @@ static task_t *task_new(rt_loop_t *l, int kind, rt_task_fn fn, void *data,
   t->nargs = nargs;
   if (nargs > 0)
     memcpy(t->args, args, nargs * sizeof(rt_value_t));
-  return t;
+  if (kind != K_TICK) {
+    t->id = ++l->next_id;
+    int err = ids_put(l, t);
+    if (err < 0) {
+      free(t);
+      return err;
+    }
+  }
+  link_task(l, t);
+  l->pending++;
+  *out = t;
+  return 0;
 }
 
 /* Runs T's callback with its values, then the next-tick queue. */
@@ -242,26 +257,15 @@ static void on_timer(uv_timer_t *timer) {
 static int schedule_timer(rt_loop_t *l, uint64_t ms, uint64_t repeat,
                           rt_task_fn fn, void *data, const rt_value_t *args,
                           size_t nargs, rt_task_id *id) {
-  if (l == NULL)
-    return -EINVAL;
-  task_t *t = task_new(l, K_TIMER, fn, data, args, nargs);
-  if (t == NULL)
-    return fn == NULL || nargs > RT_TASK_MAX_ARGS || (nargs && !args)
-               ? -EINVAL
-               : -ENOMEM;
-  t->id = ++l->next_id;
-  t->repeat = repeat;
-  int err = ids_put(l, t);
-  if (err < 0) {
-    free(t);
+  task_t *t;
+  int err = task_new(l, K_TIMER, fn, data, args, nargs, &t);
+  if (err < 0)
     return err;
-  }
+  t->repeat = repeat;
   uv_timer_init(&l->uv, &t->timer);
   t->timer.data = t;
   l->our_handles++;
-  link_task(l, t);
   uv_timer_start(&t->timer, on_timer, ms, 0);
-  l->pending++;
   if (id != NULL)
     *id = t->id;
   return 0;
@@ -325,22 +329,11 @@ static void on_check(uv_check_t *check) {
 
 int rt_set_immediate(rt_loop_t *l, rt_task_fn fn, void *data,
                      const rt_value_t *args, size_t nargs, rt_task_id *id) {
-  if (l == NULL)
-    return -EINVAL;
-  task_t *t = task_new(l, K_IMMEDIATE, fn, data, args, nargs);
-  if (t == NULL)
-    return fn == NULL || nargs > RT_TASK_MAX_ARGS || (nargs && !args)
-               ? -EINVAL
-               : -ENOMEM;
-  t->id = ++l->next_id;
-  int err = ids_put(l, t);
-  if (err < 0) {
-    free(t);
+  task_t *t;
+  int err = task_new(l, K_IMMEDIATE, fn, data, args, nargs, &t);
+  if (err < 0)
     return err;
-  }
-  link_task(l, t);
   fifo_push(&l->immediates, t);
-  l->pending++;
   uv_check_start(&l->check, on_check);
   uv_idle_start(&l->idle, on_idle);
   if (id != NULL)
@@ -350,16 +343,11 @@ int rt_set_immediate(rt_loop_t *l, rt_task_fn fn, void *data,
 
 int rt_next_tick(rt_loop_t *l, rt_task_fn fn, void *data,
                  const rt_value_t *args, size_t nargs) {
-  if (l == NULL)
-    return -EINVAL;
-  task_t *t = task_new(l, K_TICK, fn, data, args, nargs);
-  if (t == NULL)
-    return fn == NULL || nargs > RT_TASK_MAX_ARGS || (nargs && !args)
-               ? -EINVAL
-               : -ENOMEM;
-  link_task(l, t);
+  task_t *t;
+  int err = task_new(l, K_TICK, fn, data, args, nargs, &t);
+  if (err < 0)
+    return err;
   fifo_push(&l->ticks, t);
-  l->pending++;
   return 0;
 }
 
