@@ -4,7 +4,7 @@
 # uses, `run` what the benchmarks against the peers use.
 set -euo pipefail
 what=${1:-test}
-pkgs=(gcc make cmake pkg-config libjemalloc-dev libcmocka-dev valgrind libuv1-dev node-llhttp)
+pkgs=(gcc make cmake pkg-config libjemalloc-dev libcmocka-dev valgrind libuv1-dev node-llhttp libssl-dev)
 case $what in
   test) pkgs+=(clang libclang-rt-14-dev libgc-dev) ;;
   run) pkgs+=(libgc-dev hyperfine time python3) ;;
