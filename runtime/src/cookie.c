@@ -42,8 +42,11 @@ static int hexval(char c) {
 }
 
 /* Percent-decodes V (N bytes) into OUT (N bytes of room); returns the
- * decoded length, or -1 when an escape is malformed or the result is not
- * UTF-8 (decodeURIComponent would throw: the raw value is kept). */
+ * decoded length, or -1 when an escape is malformed (decodeURIComponent
+ * would throw: the raw value is kept).  The decoded bytes need not be
+ * UTF-8: this layer deals in bytes, so that every value serialized reads
+ * back as it was (the fuzzer checks it); rt_cookie_parse turns invalid
+ * UTF-8 into U+FFFD. */
 static long decode(const char *v, size_t n, char *out) {
   size_t o = 0;
   for (size_t i = 0; i < n; i++) {
@@ -58,7 +61,7 @@ static long decode(const char *v, size_t n, char *out) {
     out[o++] = (char)(a * 16 + b);
     i += 2;
   }
-  return rt_utf8_valid_prefix(out, o) == o ? (long)o : -1;
+  return (long)o;
 }
 
 int rt_cookie_each(const char *hdr, size_t len, rt_cookie_fn fn, void *data) {

@@ -4,7 +4,7 @@
  *
  * Parsing follows the cookie package express uses: pairs split on ';', the
  * name and value trimmed, a value in double quotes unquoted, percent-escapes
- * decoded (a malformed escape leaves the value as written), a pair without
+ * decoded to bytes (a malformed escape leaves the value as written), a pair without
  * '=' or with an empty name skipped, and the first of several pairs with one
  * name kept.
  */
