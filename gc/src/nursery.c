@@ -159,6 +159,13 @@ static inline void evacuate_from(scav_t *s, void **slot, void *old_holder) {
     gc__remember(s->h, old_holder);
 }
 
+/* Remembers OLD_HOLDER (NULL unless an old object) if V, a slot value
+ * already settled by this scavenge, points into new space. */
+static inline void remember_if_young(scav_t *s, void *old_holder, void *v) {
+  if (old_holder != NULL && !gc__not_ptr(v) && gc__is_young(&s->h->fast, v))
+    gc__remember(s->h, old_holder);
+}
+
 static void visit(gc_visitor_t *v, void **slot, gc_edge_t edge) {
   scav_t *s = (scav_t *)v;
   void *o = *slot;
@@ -189,8 +196,7 @@ static void visit_ephemeron(gc_visitor_t *v, void **key, void **value,
       return;
     }
     *key = (void *)(hdr & ~X__FWD);
-    if (s->old_holder != NULL && gc__is_young(&s->h->fast, *key))
-      gc__remember(s->h, s->old_holder);
+    remember_if_young(s, s->old_holder, *key);
   }
   if (in_from(s, *value))
     evacuate_from(s, value, s->old_holder);
@@ -247,14 +253,12 @@ static void tr_keep(gc__tracer_t *t, void *holder, void **key, void **value) {
   scav_t *s = (scav_t *)((char *)t - offsetof(scav_t, t));
   void *old_holder =
       holder != NULL && !gc__is_young(&s->h->fast, holder) ? holder : NULL;
-  if (old_holder != NULL && key != NULL && !gc__not_ptr(*key) &&
-      gc__is_young(&s->h->fast, *key))
-    gc__remember(s->h, old_holder);
+  if (key != NULL)
+    remember_if_young(s, old_holder, *key);
   if (in_from(s, *value))
     evacuate_from(s, value, old_holder);
-  else if (old_holder != NULL && !gc__not_ptr(*value) &&
-           gc__is_young(&s->h->fast, *value))
-    gc__remember(s->h, old_holder);
+  else
+    remember_if_young(s, old_holder, *value);
 }
 
 static void tr_drain(gc__tracer_t *t) {

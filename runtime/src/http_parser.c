@@ -55,8 +55,6 @@ struct rt_http_parser_s {
   const char *reason;
 };
 
-static llhttp_settings_t settings;
-
 void rt_http_limits_init(rt_http_limits_t *lim) {
   lim->max_head_bytes = 16 * 1024;
   lim->max_url_bytes = 8 * 1024;
@@ -273,6 +271,18 @@ static int on_message_complete(llhttp_t *ll) {
   return HPE_PAUSED; /* one request per feed */
 }
 
+/* Every other callback stays NULL (llhttp_settings_init only clears). */
+static const llhttp_settings_t settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_method = on_method,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
 int rt_http_parser_create(const rt_http_limits_t *lim,
                           const rt_http_parser_cb_t *cb, void *data,
                           rt_http_parser_t **out) {
@@ -287,19 +297,6 @@ int rt_http_parser_create(const rt_http_limits_t *lim,
     rt_http_limits_init(&p->lim);
   p->cb = cb;
   p->data = data;
-  if (settings.on_message_complete == NULL) {
-    llhttp_settings_t s;
-    llhttp_settings_init(&s);
-    s.on_message_begin = on_message_begin;
-    s.on_url = on_url;
-    s.on_method = on_method;
-    s.on_header_field = on_header_field;
-    s.on_header_value = on_header_value;
-    s.on_headers_complete = on_headers_complete;
-    s.on_body = on_body;
-    s.on_message_complete = on_message_complete;
-    settings = s; /* the same values whichever thread writes them */
-  }
   llhttp_init(&p->ll, HTTP_REQUEST, &settings);
   p->ll.data = p;
   *out = p;
