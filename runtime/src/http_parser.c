@@ -50,6 +50,7 @@ struct rt_http_parser_s {
   uint64_t body_bytes;
   bool in_request;
   bool paused;  /* stopped after a complete request */
+  bool head_paused; /* stopped after a head (on_head's RT_HTTP_PAUSE) */
   bool upgrade; /* ... and llhttp saw an Upgrade: resume differently */
   int status;   /* after a failure: the HTTP status to answer */
   const char *reason;
@@ -243,6 +244,10 @@ static int on_headers_complete(llhttp_t *ll) {
     return fail(p, 413, "payload too large");
   if (p->cb != NULL && p->cb->on_head != NULL) {
     int st = p->cb->on_head(p->data, &h);
+    if (st == RT_HTTP_PAUSE) {
+      p->head_paused = true;
+      return HPE_PAUSED;
+    }
     if (st != 0)
       return fail(p, st, "refused by the server");
   }
@@ -319,7 +324,17 @@ int rt_http_parser_feed(rt_http_parser_t *p, const char *data, size_t len,
   *used = 0;
   if (p->status != 0)
     return -EPROTO;
-  if (p->paused) {
+  bool after_head = p->head_paused;
+  if (p->head_paused) {
+    /* Resumes after on_headers_complete: a request without a body completes
+     * in this feed without reading a byte, so a feed of 0 bytes runs. */
+    p->head_paused = false;
+    llhttp_resume(&p->ll);
+    if (len == 0) {
+      static const char none[1] = {0};
+      data = none;
+    }
+  } else if (p->paused) {
     p->paused = false;
     if (p->upgrade) {
       p->upgrade = false;
@@ -328,7 +343,7 @@ int rt_http_parser_feed(rt_http_parser_t *p, const char *data, size_t len,
       llhttp_resume(&p->ll);
     }
   }
-  if (len == 0)
+  if (len == 0 && !after_head)
     return 0;
   p->feed_seq++;
   p->feed_lo = data;
@@ -339,6 +354,11 @@ int rt_http_parser_feed(rt_http_parser_t *p, const char *data, size_t len,
     *used = len;
     return 0;
   case HPE_PAUSED:
+    if (p->head_paused) {
+      *used = (size_t)(llhttp_get_error_pos(&p->ll) - data);
+      return 2;
+    }
+    /* fall through */
   case HPE_PAUSED_UPGRADE:
     /* Upgrade is not offered: the request is served as a plain one. */
     p->upgrade = err == HPE_PAUSED_UPGRADE;

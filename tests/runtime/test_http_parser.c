@@ -337,6 +337,76 @@ static void test_http_parser_eof(void **state) {
   rt_http_parser_destroy(p);
 }
 
+/* on_head's RT_HTTP_PAUSE: feed stops right after the head (returns 2) and
+ * the next feed goes on with the body; a request without a body completes
+ * on a feed of 0 bytes. */
+static int on_head_pause(void *data, const rt_http_head_t *h) {
+  on_head(data, h);
+  return RT_HTTP_PAUSE;
+}
+static const rt_http_parser_cb_t cb_pause = {on_head_pause, on_body,
+                                             on_complete};
+
+static void test_http_parser_pause_at_head(void **state) {
+  (void)state;
+  rt_http_parser_t *p;
+  seen_t s;
+  memset(&s, 0, sizeof s);
+  assert_int_equal(rt_http_parser_create(NULL, &cb_pause, &s, &p), 0);
+  const char *get = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+  const char *post = "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"
+                     "hello";
+  char both[256];
+  snprintf(both, sizeof both, "%s%s", get, post);
+  size_t used;
+  assert_int_equal(rt_http_parser_feed(p, both, strlen(both), &used), 2);
+  assert_int_equal(used, strlen(get));
+  assert_int_equal(s.heads, 1);
+  assert_int_equal(s.completes, 0);
+  assert_true(rt_http_parser_in_request(p));
+  /* No body: completes without reading a byte. */
+  assert_int_equal(rt_http_parser_feed(p, both + strlen(get), 0, &used), 1);
+  assert_int_equal(used, 0);
+  assert_int_equal(s.completes, 1);
+  assert_false(rt_http_parser_in_request(p));
+  const char *rest = both + strlen(get);
+  size_t head2 = strlen(post) - 5;
+  assert_int_equal(rt_http_parser_feed(p, rest, strlen(rest), &used), 2);
+  assert_int_equal(used, head2);
+  assert_string_equal(s.url, "/b");
+  assert_int_equal(s.body_len, 0);
+  /* The body, in two feeds. */
+  assert_int_equal(rt_http_parser_feed(p, rest + head2, 2, &used), 0);
+  assert_int_equal(used, 2);
+  assert_int_equal(rt_http_parser_feed(p, rest + head2 + 2, 3, &used), 1);
+  assert_int_equal(used, 3);
+  assert_string_equal(s.body, "hello");
+  assert_int_equal(s.completes, 2);
+  /* And at every split point of the whole stream, the same requests. */
+  for (size_t cut = 1; cut < strlen(both); cut++) {
+    rt_http_parser_t *q;
+    seen_t t;
+    memset(&t, 0, sizeof t);
+    assert_int_equal(rt_http_parser_create(NULL, &cb_pause, &t, &q), 0);
+    size_t off = 0, len = strlen(both);
+    size_t lim = cut;
+    int guard = 0;
+    while (t.completes < 2 && guard++ < 100) {
+      size_t n = (off < lim ? lim : len) - off;
+      int r = rt_http_parser_feed(q, both + off, n, &used);
+      assert_true(r >= 0);
+      off += used;
+      if (off == lim)
+        lim = len;
+    }
+    assert_int_equal(t.completes, 2);
+    assert_string_equal(t.body, "hello");
+    assert_int_equal(off, len);
+    rt_http_parser_destroy(q);
+  }
+  rt_http_parser_destroy(p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_http_parser_head_and_body),
@@ -346,6 +416,7 @@ int main(void) {
       cmocka_unit_test(test_http_parser_bad_framing),
       cmocka_unit_test(test_http_parser_limits),
       cmocka_unit_test(test_http_parser_eof),
+      cmocka_unit_test(test_http_parser_pause_at_head),
   };
   return cmocka_run_group_tests_name("runtime.http_parser", tests, NULL, NULL);
 }

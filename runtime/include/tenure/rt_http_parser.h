@@ -63,8 +63,10 @@ typedef struct rt_http_head_s {
 } rt_http_head_t;
 
 typedef struct rt_http_parser_cb_s {
-  /* The head is complete.  Return 0, or an HTTP status (4xx/5xx) to refuse
-   * the request: the parser then fails with it. */
+  /* The head is complete.  Return 0, RT_HTTP_PAUSE (feed stops after the
+   * head and returns 2: the body is parsed by the next feed), or an HTTP
+   * status (4xx/5xx) to refuse the request: the parser then fails with
+   * it. */
   int (*on_head)(void *data, const rt_http_head_t *head);
   /* A piece of the body (chunked bodies already decoded).  Return 0 or a
    * status, as on_head. */
@@ -72,6 +74,8 @@ typedef struct rt_http_parser_cb_s {
   /* The request is complete. */
   void (*on_complete)(void *data);
 } rt_http_parser_cb_t;
+
+#define RT_HTTP_PAUSE (-1)
 
 typedef struct rt_http_parser_s rt_http_parser_t;
 
@@ -83,7 +87,8 @@ RT_EXTERN void rt_http_parser_destroy(rt_http_parser_t *p);
 
 /* Parses up to LEN bytes.  Returns 0 (all used, the request goes on), 1 (a
  * request completed after *USED bytes: feed the rest when ready for the
- * next one), or -EPROTO (a bad request: rt_http_parser_error says what to
+ * next one), 2 (on_head asked to pause: its head ended after *USED bytes;
+ * feed again, with 0 bytes if need be, to go on with its body), or -EPROTO (a bad request: rt_http_parser_error says what to
  * answer; close the connection after answering).  Not a GC point unless a
  * callback is one. */
 RT_EXTERN int rt_http_parser_feed(rt_http_parser_t *p, const char *data,
