@@ -226,14 +226,14 @@ static size_t segments(const char *k, size_t n, seg_t *seg, size_t max) {
 static int put_nested(parse_t *p, const char *k, const seg_t *seg, size_t n,
                       const char *v, size_t vl) {
   gc_heap_t *h = rt_heap(p->rt);
-  bool push = seg[n - 1].len == 0;
-  if (push)
-    n--;
   for (size_t i = 0; i + 1 < n; i++)
     if (seg[i].len == 0) {
       p->why = "'[]' may only be the last segment of a key";
       return -EINVAL;
     }
+  bool push = seg[n - 1].len == 0;
+  if (push)
+    n--;
   rt_value_t *val = rt_handle(h, decoded_string(p, v, vl));
   rt_value_t *key = rt_handle(h, RT_NONE);
   rt_value_t *cur = rt_handle(h, *p->map);

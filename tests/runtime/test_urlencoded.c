@@ -223,6 +223,7 @@ static void test_parse_nested(void **state) {
   check_parse_opts(rt, "a[b]=2&a[]=1", &o, -EINVAL, "nested map");
   check_parse_opts(rt, "a[]=1&a[b]=2", &o, -EINVAL, "nested map");
   check_parse_opts(rt, "a[][b]=1", &o, -EINVAL, "'[]'");
+  check_parse_opts(rt, "x[][]=1", &o, -EINVAL, "'[]'"); /* found by fuzzing */
   rt_runtime_destroy(rt);
 }
 
