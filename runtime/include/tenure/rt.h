@@ -148,5 +148,6 @@ RT_EXTERN double rt_number_value(rt_value_t v);
 #include <tenure/rt_buffer.h>
 #include <tenure/rt_json.h>
 #include <tenure/rt_weakmap.h>
+#include <tenure/rt_encoding.h>
 
 #endif /* TENURE_RT_H */
