@@ -316,6 +316,25 @@ void rt_http_parser_destroy(rt_http_parser_t *p) {
   free(p);
 }
 
+void rt_http_parser_reset(rt_http_parser_t *p, void *data) {
+  rt_http_limits_t lim = p->lim;
+  const rt_http_parser_cb_t *cb = p->cb;
+  char *buf = p->buf;
+  size_t cap = p->cap;
+  hdr_t *hdr = p->hdr;
+  size_t hdr_cap = p->hdr_cap;
+  memset(p, 0, sizeof *p);
+  p->lim = lim;
+  p->cb = cb;
+  p->data = data;
+  p->buf = buf;
+  p->cap = cap;
+  p->hdr = hdr;
+  p->hdr_cap = hdr_cap;
+  llhttp_init(&p->ll, HTTP_REQUEST, &settings);
+  p->ll.data = p;
+}
+
 int rt_http_parser_feed(rt_http_parser_t *p, const char *data, size_t len,
                         size_t *used) {
   size_t dummy;

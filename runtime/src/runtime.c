@@ -5,6 +5,7 @@
  * boxed doubles ("heap number"), and the content hash shared by strings,
  * the intern table and maps.  See runtime/DESIGN.md.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -79,7 +80,17 @@ void rt_memory_usage(rt_runtime_t *rt, rt_memory_usage_t *out) {
   out->array_buffers = (size_t)rt->array_buffers;
 }
 
-const char *rt_strerror(int err) { return gc_strerror(err); }
+/* The collector's words for its codes, else the C library's (static,
+ * thread-safe) description of the errno code. */
+const char *rt_strerror(int err) {
+  const char *s = gc_strerror(err);
+  if (strcmp(s, "unknown error") == 0 && err < 0) {
+    const char *d = strerrordesc_np(-err);
+    if (d != NULL)
+      return d;
+  }
+  return s;
+}
 
 /* --- Kinds --------------------------------------------------------------- */
 

@@ -84,6 +84,9 @@ RT_EXTERN int rt_http_parser_create(const rt_http_limits_t *lim,
                                     const rt_http_parser_cb_t *cb, void *data,
                                     rt_http_parser_t **out);
 RT_EXTERN void rt_http_parser_destroy(rt_http_parser_t *p);
+/* Makes P as new (limits kept, its buffers reused) with callback data
+ * DATA: a server pools parsers between requests. */
+RT_EXTERN void rt_http_parser_reset(rt_http_parser_t *p, void *data);
 
 /* Parses up to LEN bytes.  Returns 0 (all used, the request goes on), 1 (a
  * request completed after *USED bytes: feed the rest when ready for the
