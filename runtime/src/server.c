@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "http_internal.h"
 
@@ -997,6 +998,19 @@ void x__response_ended(x__exchange_t *ex) {
 
 /* --- Accepting ------------------------------------------------------------ */
 
+/* Starts serving C, a connected stream. */
+static void conn_start(x__conn_t *c) {
+  rt_server_t *s = c->srv;
+  s->stats.accepted++;
+  s->stats.connections++;
+  c->next = s->conns;
+  if (s->conns != NULL)
+    s->conns->prev = c;
+  s->conns = c;
+  tlist_put(c, X__T_IDLE, uv_now(s->uv) + s->o.keep_alive_timeout_ms);
+  conn_update_reading(c);
+}
+
 static void on_connection(uv_stream_t *server, int status) {
   rt_server_t *s = server->data;
   if (status < 0 || s->closing)
@@ -1013,14 +1027,27 @@ static void on_connection(uv_stream_t *server, int status) {
     return;
   }
   uv_tcp_nodelay(&c->tcp, 1);
-  s->stats.accepted++;
-  s->stats.connections++;
-  c->next = s->conns;
-  if (s->conns != NULL)
-    s->conns->prev = c;
-  s->conns = c;
-  tlist_put(c, X__T_IDLE, uv_now(s->uv) + s->o.keep_alive_timeout_ms);
-  conn_update_reading(c);
+  conn_start(c);
+}
+
+int rt_server_adopt(rt_server_t *s, int fd) {
+  if (s == NULL || fd < 0 || s->closing)
+    return -EINVAL;
+  x__conn_t *c = calloc(1, sizeof *c);
+  if (c == NULL)
+    return -ENOMEM;
+  c->srv = s;
+  uv_tcp_init(s->uv, &c->tcp);
+  int r = uv_tcp_open(&c->tcp, fd);
+  if (r < 0) {
+    close(fd);
+    c->closing = true;
+    s->stats.connections++;
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+    return r;
+  }
+  conn_start(c);
+  return 0;
 }
 
 /* --- The server ------------------------------------------------------------ */

@@ -239,6 +239,10 @@ RT_EXTERN int rt_server_create(rt_loop_t *loop, rt_app_t *app,
 /* Binds and listens on HOST:PORT (PORT 0: any free port).  Returns 0 or a
  * negative errno (-EADDRINUSE, ...). */
 RT_EXTERN int rt_server_listen(rt_server_t *s, const char *host, int port);
+/* Serves FD, a connected stream socket (TCP, or one end of a Unix
+ * socketpair: tests and fuzzers), as an accepted connection; the server
+ * owns FD from here on, also on failure.  Returns 0 or a negative errno. */
+RT_EXTERN int rt_server_adopt(rt_server_t *s, int fd);
 /* The port listened on. */
 RT_EXTERN int rt_server_port(const rt_server_t *s);
 /* Graceful stop: stop accepting, close idle connections now, let requests
