@@ -13,3 +13,13 @@ target_link_libraries(json_bench PRIVATE tenure_runtime)
 if(TENURE_JEMALLOC)
   target_link_libraries(json_bench PRIVATE PkgConfig::JEMALLOC)
 endif()
+
+# tenure-server: the demo application and the project's main program
+# (tools/run.sh starts it).
+add_executable(tenure-server ${CMAKE_CURRENT_SOURCE_DIR}/tenure_server.c)
+target_compile_options(tenure-server PRIVATE ${TENURE_WARNINGS})
+target_link_libraries(tenure-server PRIVATE tenure_runtime)
+if(TENURE_JEMALLOC)
+  target_link_libraries(tenure-server PRIVATE PkgConfig::JEMALLOC)
+endif()
+install(TARGETS tenure-server RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})

@@ -84,6 +84,7 @@ struct x__exchange_s {
   x__frame_t stack[X__MOUNT_DEPTH];
   int depth;
   int err;           /* the error being passed to error handlers, or 0 */
+  char *err_msg;     /* its message (rt_next_error), malloc'd, or NULL */
   unsigned allow;    /* methods of routes that matched the path */
   size_t layer_base; /* path bytes above the running layer (subpath) */
   bool dispatching;  /* the final handler has not run */

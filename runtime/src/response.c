@@ -492,9 +492,11 @@ void x__respond_error(x__exchange_t *ex, int status, const char *text,
   ex->nhead = 0;
   if (close)
     rt_res_set_header(req, "Connection", "close");
-  char body[160];
+  char body[512];
   int n = snprintf(body, sizeof body, "%s\n",
                    text != NULL ? text : x__status_text(status));
+  if (n < 0 || (size_t)n >= sizeof body)
+    n = (int)sizeof body - 1;
   send_bytes(req, body, (size_t)n, "text/plain; charset=utf-8");
   gc_scope_close(h, &sc);
 }

@@ -454,8 +454,28 @@ int rt_next(rt_value_t *req, int err) {
   if (ex->ended || !ex->dispatching)
     return 0;
   ex->err = err;
+  if (err == 0) {
+    free(ex->err_msg);
+    ex->err_msg = NULL;
+  }
   advance(ex);
   return 0;
+}
+
+int rt_next_error(rt_value_t *req, int err, const char *message) {
+  x__exchange_t *ex = x__exchange_of(req);
+  if (ex == NULL)
+    return -EPIPE;
+  if (err == 0)
+    return -EINVAL;
+  free(ex->err_msg);
+  ex->err_msg = message != NULL ? strdup(message) : NULL;
+  return rt_next(req, err);
+}
+
+const char *rt_req_error_message(rt_value_t req) {
+  x__exchange_t *ex = x__exchange_of(&req);
+  return ex != NULL ? ex->err_msg : NULL;
 }
 
 const char *rt_req_subpath(rt_value_t req, size_t *len) {
@@ -491,8 +511,10 @@ static void final_answer(x__exchange_t *ex) {
     if (st >= 500)
       x__log(s, "tenure-server: %d: %s %s: %s", st, ex->method,
              x__req_path(ex, NULL),
-             ex->err < 0 ? rt_strerror(ex->err) : x__status_text(st));
-    x__respond_error(ex, st, NULL, false);
+             ex->err_msg != NULL ? ex->err_msg
+             : ex->err < 0       ? rt_strerror(ex->err)
+                                 : x__status_text(st));
+    x__respond_error(ex, st, ex->err_msg, false);
   } else if (ex->allow != 0) {
     char allow[128] = "";
     for (size_t i = 0; i < NMETHODS; i++)

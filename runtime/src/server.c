@@ -958,6 +958,7 @@ static void exchange_finish(x__exchange_t *ex) {
     c->shutting = true;
   x__exchange_free_response(ex);
   free(ex->held);
+  free(ex->err_msg);
   rt__req_t *r = (rt__req_t *)ex->req;
   if (r != NULL)
     r->ex = NULL;

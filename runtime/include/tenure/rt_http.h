@@ -56,6 +56,8 @@ extern "C" {
 
 typedef struct rt_app_s rt_app_t;
 typedef struct rt_server_s rt_server_t;
+struct rt_urlencoded_opts_s; /* <tenure/rt_urlencoded.h> */
+struct rt_multipart_limits_s; /* <tenure/rt_multipart.h> */
 
 /* --- Applications ------------------------------------------------------- */
 
@@ -95,6 +97,12 @@ RT_EXTERN int rt_app_mount(rt_app_t *app, const char *prefix, rt_app_t *sub);
  * Call it once per layer, now or later.  GC point (the next layer runs).
  * Returns 0, or -EPIPE when the request is over. */
 RT_EXTERN int rt_next(rt_value_t *req, int err);
+/* rt_next with an error and a message for the answer (copied; shown as the
+ * body when no error handler answers, as express's finalhandler shows
+ * err.message). */
+RT_EXTERN int rt_next_error(rt_value_t *req, int err, const char *message);
+/* The message of the error being handled, or NULL. */
+RT_EXTERN const char *rt_req_error_message(rt_value_t req);
 
 /* --- The request ---------------------------------------------------------- */
 
@@ -280,6 +288,29 @@ RT_EXTERN int rt_mw_response_time(rt_app_t *app);
  * file passes on (rt_next).  DIR is copied. */
 RT_EXTERN int rt_mw_static(rt_app_t *app, const char *prefix,
                            const char *dir);
+
+/* Body parsers, as express's body-parser: each acts on requests whose
+ * Content-Type it takes (others pass on untouched), reads the body up to
+ * LIMIT bytes (0: 100 KB; a Content-Length over it is refused before
+ * reading) and stores the value as the request's body.  The charset
+ * parameter is honoured (any charset iconv knows; an unknown one is 415).
+ * Errors go to rt_next_error: 400 for malformed input (JSON: the offset
+ * and what was expected), 413 over the limit, 415 for a charset.  json
+ * takes application/json and *+json; urlencoded takes
+ * application/x-www-form-urlencoded (O: keys, nesting; NULL defaults);
+ * text takes text/plain (a string). */
+RT_EXTERN int rt_mw_json(rt_app_t *app, const char *path, uint64_t limit);
+RT_EXTERN int rt_mw_urlencoded(rt_app_t *app, const char *path,
+                               uint64_t limit,
+                               const struct rt_urlencoded_opts_s *o);
+RT_EXTERN int rt_mw_text(rt_app_t *app, const char *path, uint64_t limit);
+/* multipart/form-data, streamed: fields become the body (a Map), files go
+ * to UPLOAD_DIR as they arrive and their metadata (field, originalName,
+ * path, size, type, sha256) to RT_REQ_FILES; LIMITS (NULL: defaults) as
+ * rt_multipart.h says.  A request that fails half-way leaves no file. */
+RT_EXTERN int rt_mw_multipart(rt_app_t *app, const char *path,
+                              const char *upload_dir,
+                              const struct rt_multipart_limits_s *limits);
 
 #ifdef __cplusplus
 }
