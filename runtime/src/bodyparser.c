@@ -231,8 +231,7 @@ static int add_parser(rt_app_t *app, const char *path, int kind,
     p->uo = *o;
   else
     rt_urlencoded_opts_init(&p->uo);
-  /* Owned by the application's layer for the process's life. */
-  int err = rt_app_use(app, path, body_mw, p);
+  int err = x__app_use_owned(app, path, body_mw, p, free);
   if (err < 0)
     free(p);
   return err;
@@ -336,6 +335,12 @@ static void multipart_mw(rt_value_t *req, void *data) {
   }
 }
 
+static void mp_free(void *data) {
+  mp_t *m = data;
+  free(m->dir);
+  free(m);
+}
+
 int rt_mw_multipart(rt_app_t *app, const char *path, const char *upload_dir,
                     const rt_multipart_limits_t *limits) {
   if (upload_dir == NULL)
@@ -349,10 +354,8 @@ int rt_mw_multipart(rt_app_t *app, const char *path, const char *upload_dir,
     m->lim = *limits;
   else
     rt_multipart_limits_init(&m->lim);
-  int err = rt_app_use(app, path, multipart_mw, m);
-  if (err < 0) {
-    free(m->dir);
-    free(m);
-  }
+  int err = x__app_use_owned(app, path, multipart_mw, m, mp_free);
+  if (err < 0)
+    mp_free(m);
   return err;
 }

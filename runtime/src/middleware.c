@@ -159,6 +159,12 @@ static void serve_static(rt_value_t *req, void *data) {
     rt_next(req, err);
 }
 
+static void static_free(void *data) {
+  static_t *st = data;
+  free(st->dir);
+  free(st);
+}
+
 int rt_mw_static(rt_app_t *app, const char *prefix, const char *dir) {
   if (dir == NULL)
     return -EINVAL;
@@ -172,7 +178,8 @@ int rt_mw_static(rt_app_t *app, const char *prefix, const char *dir) {
     return -ENOMEM;
   }
   st->dir_len = strlen(st->dir);
-  /* Owned by the application from here on (freed with the process: an
-   * application's layers live as long as it does). */
-  return rt_app_use(app, prefix, serve_static, st);
+  int err = x__app_use_owned(app, prefix, serve_static, st, static_free);
+  if (err < 0)
+    static_free(st);
+  return err;
 }

@@ -58,6 +58,7 @@ typedef struct layer_s {
   rt_http_error_fn efn;
   void *data;
   rt_app_t *sub;
+  void (*free_data)(void *); /* built-in middleware's own state */
 } layer_t;
 
 struct rt_app_s {
@@ -86,6 +87,8 @@ void rt_app_destroy(rt_app_t *a) {
     for (size_t j = 0; j < l->nsegs; j++)
       free(l->segs[j].text);
     free(l->segs);
+    if (l->free_data != NULL)
+      l->free_data(l->data);
   }
   free(a->layers);
   free(a);
@@ -145,6 +148,14 @@ int rt_app_use(rt_app_t *a, const char *path, rt_http_fn fn, void *data) {
   if (a == NULL || fn == NULL)
     return -EINVAL;
   return add_use(a, L_USE, path, fn, NULL, NULL, data);
+}
+
+int x__app_use_owned(rt_app_t *a, const char *path, rt_http_fn fn,
+                     void *data, void (*free_data)(void *)) {
+  int err = rt_app_use(a, path, fn, data);
+  if (err == 0)
+    a->layers[a->n - 1].free_data = free_data;
+  return err;
 }
 
 int rt_app_use_error(rt_app_t *a, const char *path, rt_http_error_fn fn,
