@@ -224,6 +224,41 @@ static void h_file(rt_value_t *req, void *data) {
     rt_res_send_status(req, 500);
 }
 
+/* The response API's refusals, reported as text. */
+static void h_resp_api(rt_value_t *req, void *data) {
+  (void)data;
+  int r[6]; /* in order: argument evaluation order is unspecified */
+  r[0] = rt_res_set_header(req, "X-Bad", "a\r\nSet-Cookie: evil=1");
+  r[1] = rt_res_set_header(req, "X Bad", "v");
+  r[2] = rt_res_set_header(req, "X-Nul", "a\nb");
+  r[3] = rt_res_status(req, 99);
+  r[4] = rt_res_append_header(req, "X-Two", "1");
+  r[5] = rt_res_append_header(req, "X-Two", "2");
+  char out[256];
+  snprintf(out, sizeof out, "%d %d %d %d %d %d", r[0], r[1], r[2], r[3], r[4],
+           r[5]);
+  rt_res_remove_header(req, "x-none");
+  rt_res_set_header(req, "X-Gone", "1");
+  rt_res_remove_header(req, "x-gone");
+  rt_res_send(req, out, strlen(out));
+  /* After the response: refused, nothing sent. */
+  if (rt_res_set_header(req, "X-Late", "1") >= 0 ||
+      rt_res_send(req, "again", 5) >= 0)
+    fprintf(stderr, "late calls were not refused\n");
+}
+
+/* Content negotiation: 406 when nothing fits. */
+static void h_negotiate(rt_value_t *req, void *data) {
+  (void)data;
+  static const char *const types[] = {"application/json", "text/html"};
+  int i = rt_req_accepts(*req, types, 2);
+  if (i < 0) {
+    rt_res_send_status(req, 406);
+    return;
+  }
+  rt_res_send(req, types[i], strlen(types[i]));
+}
+
 static void setup_app(ht_server_t *hs, rt_app_t *app) {
   app_loop = hs->loop;
   assert_int_equal(rt_app_use(app, "/mw", mw_mark, NULL), 0);
@@ -241,6 +276,8 @@ static void setup_app(ht_server_t *hs, rt_app_t *app) {
   assert_int_equal(rt_app_get(app, "/headers", h_headers, NULL), 0);
   assert_int_equal(rt_app_get(app, "/stream", h_stream, NULL), 0);
   assert_int_equal(rt_app_get(app, "/file", h_file, NULL), 0);
+  assert_int_equal(rt_app_get(app, "/resp-api", h_resp_api, NULL), 0);
+  assert_int_equal(rt_app_get(app, "/negotiate", h_negotiate, NULL), 0);
   assert_int_equal(rt_app_create(hs->rt, &sub_app), 0);
   assert_int_equal(rt_app_get(sub_app, "/inner", h_sub, NULL), 0);
   assert_int_equal(rt_app_mount(app, "/api/v1", sub_app), 0);
@@ -812,6 +849,138 @@ static void test_server_graceful_stop(void **state) {
   free(hs);
 }
 
+static void test_server_response_api(void **state) {
+  (void)state;
+  ht_server_t *hs = start(NULL);
+  int p = hs->port;
+  ht_resp_t r;
+  char v[64];
+  /* A second send after the response must not put bytes on the wire: the
+   * pipelined request's answer comes right after. */
+  ht_conn_t *c = ht_connect(p);
+  ht_sends(c, "GET /resp-api HTTP/1.1\r\nHost: x\r\n\r\n"
+              "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+  assert_int_equal(ht_read_response(c, &r, false), 0);
+  ht_resp_free(&r);
+  assert_int_equal(ht_read_response(c, &r, false), 0);
+  assert_string_equal(r.body, "hello world\n");
+  ht_resp_free(&r);
+  ht_close(c);
+  ht_request(p, "GET /resp-api HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+  assert_int_equal(r.status, 200);
+  assert_string_equal(r.body, "-22 -22 -22 -22 0 0");
+  assert_null(strstr(r.head, "evil"));
+  assert_null(ht_header(&r, "x-gone", v, sizeof v));
+  assert_non_null(strstr(r.head, "X-Two: 1\r\nX-Two: 2\r\n"));
+  ht_resp_free(&r);
+  expect(p, "GET /negotiate HTTP/1.1\r\nHost: x\r\n\r\n", 200,
+         "application/json");
+  expect(p, "GET /negotiate HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\n\r\n",
+         200, "text/html");
+  expect(p,
+         "GET /negotiate HTTP/1.1\r\nHost: x\r\nAccept: application/json;"
+         "q=0.5, text/*;q=0.9\r\n\r\n",
+         200, "text/html");
+  expect(p,
+         "GET /negotiate HTTP/1.1\r\nHost: x\r\nAccept: */*;q=0.1, "
+         "application/json\r\n\r\n",
+         200, "application/json");
+  expect(p, "GET /negotiate HTTP/1.1\r\nHost: x\r\nAccept: image/png\r\n\r\n",
+         406, NULL);
+  expect(p,
+         "GET /negotiate HTTP/1.1\r\nHost: x\r\nAccept: text/html;q=0\r\n\r\n",
+         406, NULL);
+  stop(hs);
+}
+
+/* Built-in middleware: the access log's combined format, X-Response-Time,
+ * static files with traversal refused. */
+static char static_dir[64];
+static FILE *access_file;
+static void setup_builtin(ht_server_t *hs, rt_app_t *app) {
+  (void)hs;
+  assert_int_equal(rt_mw_access_log(app, access_file), 0);
+  assert_int_equal(rt_mw_response_time(app), 0);
+  assert_int_equal(rt_mw_static(app, "/static", static_dir), 0);
+  assert_int_equal(rt_app_get(app, "/hello", h_hello, NULL), 0);
+}
+
+static void test_server_builtin_middleware(void **state) {
+  (void)state;
+  snprintf(static_dir, sizeof static_dir, "/tmp/tenure-static-XXXXXX");
+  assert_non_null(mkdtemp(static_dir));
+  char path[128];
+  snprintf(path, sizeof path, "%s/sub", static_dir);
+  assert_int_equal(mkdir(path, 0755), 0);
+  snprintf(path, sizeof path, "%s/sub/index.html", static_dir);
+  FILE *f = fopen(path, "w");
+  fputs("<p>index</p>", f);
+  fclose(f);
+  snprintf(path, sizeof path, "%s/a.css", static_dir);
+  f = fopen(path, "w");
+  fputs("p{}", f);
+  fclose(f);
+  access_file = tmpfile();
+  ht_server_t *hs = ht_start(setup_builtin, NULL, NULL);
+  int p = hs->port;
+  ht_resp_t r;
+  char v[128];
+  ht_request(p, "GET /static/a.css HTTP/1.1\r\nHost: x\r\nReferer: http://r/"
+                "\r\nUser-Agent: t/1\r\n\r\n",
+             &r);
+  assert_int_equal(r.status, 200);
+  assert_string_equal(r.body, "p{}");
+  assert_non_null(ht_header(&r, "content-type", v, sizeof v));
+  assert_string_equal(v, "text/css; charset=utf-8");
+  assert_non_null(ht_header(&r, "x-response-time", v, sizeof v));
+  assert_non_null(strstr(v, "ms"));
+  ht_resp_free(&r);
+  expect(p, "GET /static/sub/ HTTP/1.1\r\nHost: x\r\n\r\n", 200,
+         "<p>index</p>");
+  expect(p, "GET /static/sub HTTP/1.1\r\nHost: x\r\n\r\n", 200,
+         "<p>index</p>");
+  expect(p, "GET /static/../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", 403,
+         NULL);
+  expect(p, "GET /static/%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+         403, NULL);
+  expect(p, "GET /static/sub%2f..%2f..%2fx HTTP/1.1\r\nHost: x\r\n\r\n", 403,
+         NULL);
+  expect(p, "GET /static/a%00.css HTTP/1.1\r\nHost: x\r\n\r\n", 400, NULL);
+  expect(p, "GET /static/none.txt HTTP/1.1\r\nHost: x\r\n\r\n", 404, NULL);
+  expect(p, "POST /static/a.css HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+            "\r\n", 404, NULL);
+  ht_stop(hs);
+  /* Combined log format: host ident user [time] "request" status bytes
+   * "referer" "user-agent". */
+  rewind(access_file);
+  char line[512];
+  assert_non_null(fgets(line, sizeof line, access_file));
+  char when[64], req[128], ref[64], ua[64];
+  int status = 0;
+  long bytes = 0;
+  int n = sscanf(line, "127.0.0.1 - - [%63[^]]] \"%127[^\"]\" %d %ld \"%63[^\"]\" "
+                       "\"%63[^\"]\"",
+                 when, req, &status, &bytes, ref, ua);
+  assert_int_equal(n, 6);
+  assert_string_equal(req, "GET /static/a.css HTTP/1.1");
+  assert_int_equal(status, 200);
+  assert_int_equal(bytes, 3);
+  assert_string_equal(ref, "http://r/");
+  assert_string_equal(ua, "t/1");
+  int lines = 1;
+  while (fgets(line, sizeof line, access_file) != NULL)
+    lines++;
+  assert_int_equal(lines, 9);
+  fclose(access_file);
+  snprintf(path, sizeof path, "%s/sub/index.html", static_dir);
+  unlink(path);
+  snprintf(path, sizeof path, "%s/sub", static_dir);
+  rmdir(path);
+  snprintf(path, sizeof path, "%s/a.css", static_dir);
+  unlink(path);
+  rmdir(static_dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_server_keep_alive),
@@ -825,6 +994,8 @@ int main(void) {
       cmocka_unit_test(test_server_streaming_backpressure),
       cmocka_unit_test(test_server_files),
       cmocka_unit_test(test_server_graceful_stop),
+      cmocka_unit_test(test_server_response_api),
+      cmocka_unit_test(test_server_builtin_middleware),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
