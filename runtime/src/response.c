@@ -437,7 +437,7 @@ int rt_res_end(rt_value_t *req) {
     int err = res_begin(ex, 0);
     if (err < 0)
       return err;
-  } else if (ex->chunked_out) {
+  } else if (ex->chunked_out && !ex->no_body) {
     x__out(ex->conn, "0\r\n\r\n", 5);
   }
   return res_done(ex);

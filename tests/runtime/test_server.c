@@ -732,6 +732,17 @@ static void test_server_streaming_backpressure(void **state) {
   char v[32];
   assert_non_null(ht_header(&r, "transfer-encoding", v, sizeof v));
   ht_resp_free(&r);
+  /* HEAD of a streamed response: the head only, then the next response. */
+  ht_conn_t *hc = ht_connect(p);
+  ht_sends(hc, "HEAD /stream?kb=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+               "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+  assert_int_equal(ht_read_response(hc, &r, true), 0);
+  assert_int_equal(r.status, 200);
+  ht_resp_free(&r);
+  assert_int_equal(ht_read_response(hc, &r, false), 0);
+  assert_string_equal(r.body, "hello world\n");
+  ht_resp_free(&r);
+  ht_close(hc);
   /* HTTP/1.0: no chunked; the end of the connection ends the body. */
   ht_request(p, "GET /stream?kb=100 HTTP/1.0\r\n\r\n", &r);
   assert_int_equal(r.body_len, 100 * 1024);
