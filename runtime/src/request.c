@@ -144,12 +144,25 @@ int x__request_build(x__exchange_t *ex, const rt_http_head_t *head) {
     r->f[i] = RT_UNDEFINED;
   const char *q = memchr(head->url, '?', head->url_len);
   size_t plen = q != NULL ? (size_t)(q - head->url) : head->url_len;
+  /* absolute-form (RFC 9112 3.2.2: a server must accept it): the path is
+   * what follows the authority. */
+  const char *pstart = head->url;
+  if (plen > 0 && head->url[0] != '/' && head->url[0] != '*') {
+    const char *sep = memmem(head->url, plen, "://", 3);
+    if (sep != NULL) {
+      const char *slash = memchr(sep + 3, '/', plen - (size_t)(sep + 3 - head->url));
+      pstart = slash != NULL ? slash : head->url + plen;
+    }
+  }
   rt_value_t *v = rt_handle(h, rt_string_from_bytes(rt, head->url,
                                                     head->url_len));
   if (*v == RT_NONE)
     goto out;
   set_field(h, ex->req, RT_REQ_URL, *v);
-  *v = rt_string_from_bytes(rt, head->url, plen);
+  if (pstart == head->url + plen)
+    *v = rt_string_new(rt, "/", 1);
+  else
+    *v = rt_string_from_bytes(rt, pstart, plen - (size_t)(pstart - head->url));
   if (*v == RT_NONE)
     goto out;
   set_field(h, ex->req, RT_REQ_PATH, *v);

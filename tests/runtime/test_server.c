@@ -427,6 +427,10 @@ static void test_server_routing(void **state) {
   expect(p, "GET /rest/a/b%2Fc HTTP/1.1\r\nHost: x\r\n\r\n", 200,
          "rest=a/b/c");
   expect(p, "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n", 404, "Not Found\n");
+  /* absolute-form targets route by their path. */
+  expect(p, "GET http://x:80/users/abs?q=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+         200, "user=abs");
+  expect(p, "GET http://x HTTP/1.1\r\nHost: x\r\n\r\n", 404, NULL);
   expect(p, "GET /api/v1/inner?q=1 HTTP/1.1\r\nHost: x\r\n\r\n", 200,
          "sub:/inner");
   expect(p, "GET /api/v1/other HTTP/1.1\r\nHost: x\r\n\r\n", 404, NULL);
