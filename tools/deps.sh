@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # deps.sh [test|run] -- installs the Debian packages tenure needs that are
 # missing (nothing when all are there).  `test` adds what the test suite
-# uses, `run` what the benchmarks against the peers use.
+# uses (curl and python3: the tenure-server test), `run` what tools/run.sh
+# and the benchmarks against the peers use (curl: the README's session with
+# tenure-server).
 set -euo pipefail
 what=${1:-test}
 pkgs=(gcc make cmake pkg-config libjemalloc-dev libcmocka-dev valgrind libuv1-dev node-llhttp libssl-dev)
 case $what in
-  test) pkgs+=(clang libclang-rt-14-dev libgc-dev) ;;
-  run) pkgs+=(libgc-dev hyperfine time python3) ;;
+  test) pkgs+=(clang libclang-rt-14-dev libgc-dev curl python3) ;;
+  run) pkgs+=(libgc-dev hyperfine time python3 curl) ;;
 esac
 need=()
 for p in "${pkgs[@]}"; do
