@@ -280,8 +280,7 @@ static void usage(FILE *out) {
           "  --max-body-size BYTES      any request body (1073741824)\n"
           "  --max-json-size BYTES      JSON/urlencoded/text bodies (102400)\n"
           "  --help                     this text\n"
-          "\n"
-          "Heap flags (also from TENURE_OPTIONS):\n%s",
+          "\n%s",
           gc_options_help());
 }
 

@@ -29,7 +29,7 @@
 #include "http_internal.h"
 
 #define DISCARD_MAX 65536  /* an unread request body up to this is dropped */
-#define COPY_MAX 16384     /* Buffers up to this are copied into the output */
+#define COPY_MAX 4096      /* Buffers up to this are copied into the output */
 #define FILE_CHUNK 65536   /* read through the write queue when sendfile waits */
 
 const char *x__status_text(int st) {

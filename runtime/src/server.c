@@ -193,6 +193,10 @@ static void timeout_conn(x__conn_t *c) {
   s->stats.timeouts++;
   switch (k) {
   case X__T_HEAD:
+    if (c->parser == NULL || !rt_http_parser_in_request(c->parser)) {
+      conn_close(c); /* not a byte of a request: nobody to answer */
+      break;
+    }
     x__log(s, "tenure-server: 408: the request head did not arrive within "
               "%llu ms",
            (unsigned long long)s->o.headers_timeout_ms);
@@ -372,14 +376,20 @@ void x__conn_flush(x__conn_t *c) {
     conn_close(c);
 }
 
+/* One writev of the pending output and BUF's bytes when nothing is queued
+ * (a head and its body in one syscall, the body never copied); what the
+ * socket did not take is queued, the Buffer rooted until written. */
 int x__out_buffer(x__conn_t *c, rt_value_t buf, const void *p, size_t n) {
-  x__conn_flush(c);
   if (c->closing)
     return -EPIPE;
-  size_t done = 0;
+  size_t head = c->out_len, done = 0;
   if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
-    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-    int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    uv_buf_t b[2];
+    int nb = 0;
+    if (head > 0)
+      b[nb++] = uv_buf_init(c->out, (unsigned)head);
+    b[nb++] = uv_buf_init((char *)p, (unsigned)n);
+    int r = uv_try_write((uv_stream_t *)&c->tcp, b, (unsigned)nb);
     if (r >= 0)
       done = (size_t)r;
     else if (r != UV_EAGAIN) {
@@ -387,9 +397,21 @@ int x__out_buffer(x__conn_t *c, rt_value_t buf, const void *p, size_t n) {
       return -EPIPE;
     }
   }
-  if (done == n)
+  if (done < head) { /* part of the head is left: it goes first */
+    char *owned = c->out;
+    c->out = NULL;
+    c->out_len = c->out_cap = 0;
+    if (queue_write(c, owned, owned + done, head - done, RT_NONE) < 0) {
+      conn_close(c);
+      return -EPIPE;
+    }
+    done = head;
+  }
+  c->out_len = 0;
+  size_t boff = done - head;
+  if (boff == n)
     return 0;
-  int r = queue_write(c, NULL, (const char *)p + done, n - done, buf);
+  int r = queue_write(c, NULL, (const char *)p + boff, n - boff, buf);
   if (r < 0)
     conn_close(c);
   return r;
@@ -918,6 +940,11 @@ static void conn_process(x__conn_t *c, const char *data, size_t len) {
           !rt_http_parser_in_request(c->parser) && !c->need_feed &&
           !c->shutting && !c->failed) {
         parser_release(c); /* INV(idle) */
+        if (c->out_len == 0) {
+          free(c->out);
+          c->out = NULL;
+          c->out_cap = 0;
+        }
         tlist_put(c, X__T_IDLE, uv_now(s->uv) + s->o.keep_alive_timeout_ms);
       }
       conn_end_maybe(c);
@@ -1008,7 +1035,9 @@ static void conn_start(x__conn_t *c) {
   if (s->conns != NULL)
     s->conns->prev = c;
   s->conns = c;
-  tlist_put(c, X__T_IDLE, uv_now(s->uv) + s->o.keep_alive_timeout_ms);
+  /* Until its first byte, a new connection waits as long as a head may
+   * take (node's headersTimeout), not the keep-alive timeout. */
+  tlist_put(c, X__T_HEAD, uv_now(s->uv) + s->o.headers_timeout_ms);
   conn_update_reading(c);
 }
 

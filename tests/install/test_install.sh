@@ -3,8 +3,8 @@
 # then builds and runs examples/embed.c out of tree against it, once with
 # CMake's find_package(tenure) and once with pkg-config; and
 # tests/install/http_app.c, an HTTP application on the installed runtime
-# (find_package's tenure::runtime, and cc with pkg-config's flags plus
-# -ltenure_runtime), each started on a port the kernel picks, asked with
+# (find_package's tenure::runtime, and cc with pkg-config's
+# tenure-runtime), each started on a port the kernel picks, asked with
 # curl, and stopped with SIGTERM.
 set -euo pipefail
 src=$1 build=$2
@@ -53,9 +53,9 @@ serve_check "$tmp/cm/http_app_cmake"
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 cc -O2 -o "$tmp/embed_pc" "$src/examples/embed.c" $(pkg-config --cflags --libs tenure)
 LD_LIBRARY_PATH="$libdir" "$tmp/embed_pc" --max-old-space-size=32 | grep -q "kept tree: 2047 nodes"
-# The .pc file names only libtenure: the runtime is -ltenure_runtime beside it.
+# tenure-runtime.pc: the runtime (and, through Requires, the collector).
 cc -O2 -Wall -Wextra -Werror -o "$tmp/http_app_pc" "$src/tests/install/http_app.c" \
-  $(pkg-config --cflags --libs tenure) -ltenure_runtime
+  $(pkg-config --cflags --libs tenure-runtime)
 serve_check "$tmp/http_app_pc"
 # The installed tenure-server starts (its flags).
 LD_LIBRARY_PATH="$libdir" "$tmp/prefix/bin/tenure-server" --help | grep -q -- "--listen HOST:PORT" ||
