@@ -51,6 +51,8 @@ struct rt_http_parser_s {
   bool in_request;
   bool paused;  /* stopped after a complete request */
   bool head_paused; /* stopped after a head (on_head's RT_HTTP_PAUSE) */
+  bool head_stop;   /* llhttp paused at a head not yet handed to on_head */
+  char tail[4];     /* the last bytes consumed: CRLF CRLF ends a head */
   bool upgrade; /* ... and llhttp saw an Upgrade: resume differently */
   int status;   /* after a failure: the HTTP status to answer */
   const char *reason;
@@ -194,13 +196,55 @@ static void trim(const char **s, size_t *n) {
     (*n)--;
 }
 
+/* The framing checks llhttp leaves to us.  The head is handed to on_head
+ * only from feed, after the bytes that ended it were checked (head_end):
+ * on_headers_complete pauses llhttp every time. */
 static int on_headers_complete(llhttp_t *ll) {
   rt_http_parser_t *p = of(ll);
+  size_t hosts = 0, tes = 0;
+  bool te_chunked_only = true;
+  for (size_t i = 0; i < p->nhdr; i++) {
+    const char *name = p->buf + p->hdr[i].name;
+    size_t nl = p->hdr[i].name_len;
+    const char *v = p->buf + p->hdr[i].value;
+    size_t vl = p->hdr[i].value_len;
+    trim(&v, &vl);
+    if (ieq(name, nl, "host"))
+      hosts++;
+    else if (ieq(name, nl, "transfer-encoding")) {
+      tes++;
+      if (!ieq(v, vl, "chunked"))
+        te_chunked_only = false;
+    }
+  }
+  if (ll->http_major != 1)
+    return fail(p, 505, "HTTP version not supported");
+  if (tes > 0 && ll->http_minor == 0)
+    return fail(p, 400, "Transfer-Encoding in an HTTP/1.0 request");
+  if (tes > 0 && (ll->flags & F_CONTENT_LENGTH))
+    return fail(p, 400, "Content-Length with Transfer-Encoding");
+  if (tes > 1 || !te_chunked_only)
+    return fail(p, 501, "Transfer-Encoding other than chunked");
+  /* Never disagree with llhttp on the framing: a value we read as
+   * "chunked" that llhttp did not ("chunked\t") is refused. */
+  if (tes > 0 && !(ll->flags & F_CHUNKED))
+    return fail(p, 400, "malformed Transfer-Encoding");
+  if (ll->http_minor >= 1 && hosts != 1)
+    return fail(p, 400, hosts == 0 ? "missing Host" : "repeated Host");
+  if ((ll->flags & F_CONTENT_LENGTH) && ll->content_length > 0 &&
+      ll->content_length > p->lim.max_body_bytes)
+    return fail(p, 413, "payload too large");
+  p->head_stop = true;
+  return HPE_PAUSED;
+}
+
+/* The head is whole and its last bytes were CRLF CRLF: hands it to on_head.
+ * Returns 0 (go on), 2 (on_head paused) or -EPROTO. */
+static int deliver_head(rt_http_parser_t *p) {
+  llhttp_t *ll = &p->ll;
   rt_http_header_t hs[p->nhdr > 0 ? p->nhdr : 1];
   rt_http_head_t h;
   memset(&h, 0, sizeof h);
-  size_t hosts = 0, tes = 0;
-  bool te_chunked_only = true;
   for (size_t i = 0; i < p->nhdr; i++) {
     rt_http_header_t *x = &hs[i];
     x->name = p->buf + p->hdr[i].name;
@@ -208,28 +252,12 @@ static int on_headers_complete(llhttp_t *ll) {
     x->value = p->buf + p->hdr[i].value;
     x->value_len = p->hdr[i].value_len;
     trim(&x->value, &x->value_len);
-    if (ieq(x->name, x->name_len, "host"))
-      hosts++;
-    else if (ieq(x->name, x->name_len, "transfer-encoding")) {
-      tes++;
-      if (!ieq(x->value, x->value_len, "chunked"))
-        te_chunked_only = false;
-    } else if (ieq(x->name, x->name_len, "expect") &&
-               ieq(x->value, x->value_len, "100-continue"))
+    if (ieq(x->name, x->name_len, "expect") &&
+        ieq(x->value, x->value_len, "100-continue"))
       h.expect_continue = true;
   }
   h.major = ll->http_major;
   h.minor = ll->http_minor;
-  if (h.major != 1)
-    return fail(p, 505, "HTTP version not supported");
-  if (tes > 0 && h.minor == 0)
-    return fail(p, 400, "Transfer-Encoding in an HTTP/1.0 request");
-  if (tes > 0 && (ll->flags & F_CONTENT_LENGTH))
-    return fail(p, 400, "Content-Length with Transfer-Encoding");
-  if (tes > 1 || !te_chunked_only)
-    return fail(p, 501, "Transfer-Encoding other than chunked");
-  if (h.minor >= 1 && hosts != 1)
-    return fail(p, 400, hosts == 0 ? "missing Host" : "repeated Host");
   h.method = llhttp_method_name((llhttp_method_t)ll->method);
   h.url = p->buf;
   h.url_len = p->url_len;
@@ -239,19 +267,28 @@ static int on_headers_complete(llhttp_t *ll) {
   h.content_length =
       (ll->flags & F_CONTENT_LENGTH) ? (int64_t)ll->content_length : -1;
   h.keep_alive = llhttp_should_keep_alive(ll) != 0;
-  if (h.content_length > 0 &&
-      (uint64_t)h.content_length > p->lim.max_body_bytes)
-    return fail(p, 413, "payload too large");
-  if (p->cb != NULL && p->cb->on_head != NULL) {
-    int st = p->cb->on_head(p->data, &h);
-    if (st == RT_HTTP_PAUSE) {
-      p->head_paused = true;
-      return HPE_PAUSED;
-    }
-    if (st != 0)
-      return fail(p, st, "refused by the server");
+  if (p->cb == NULL || p->cb->on_head == NULL)
+    return 0;
+  int st = p->cb->on_head(p->data, &h);
+  if (st == RT_HTTP_PAUSE) {
+    p->head_paused = true;
+    return 2;
+  }
+  if (st != 0) {
+    fail(p, st, "refused by the server");
+    return -EPROTO;
   }
   return 0;
+}
+
+/* Remembers the last four bytes llhttp consumed (across feeds). */
+static void track(rt_http_parser_t *p, const char *d, size_t n) {
+  if (n >= 4) {
+    memcpy(p->tail, d + n - 4, 4);
+  } else {
+    memmove(p->tail, p->tail + n, 4 - n);
+    memcpy(p->tail + 4 - n, d, n);
+  }
 }
 
 static int on_body(llhttp_t *ll, const char *at, size_t n) {
@@ -345,14 +382,10 @@ int rt_http_parser_feed(rt_http_parser_t *p, const char *data, size_t len,
     return -EPROTO;
   bool after_head = p->head_paused;
   if (p->head_paused) {
-    /* Resumes after on_headers_complete: a request without a body completes
-     * in this feed without reading a byte, so a feed of 0 bytes runs. */
+    /* Resumes after the head: a request without a body completes in this
+     * feed without reading a byte, so a feed of 0 bytes runs. */
     p->head_paused = false;
     llhttp_resume(&p->ll);
-    if (len == 0) {
-      static const char none[1] = {0};
-      data = none;
-    }
   } else if (p->paused) {
     p->paused = false;
     if (p->upgrade) {
@@ -364,36 +397,60 @@ int rt_http_parser_feed(rt_http_parser_t *p, const char *data, size_t len,
   }
   if (len == 0 && !after_head)
     return 0;
-  p->feed_seq++;
-  p->feed_lo = data;
-  p->feed_hi = data + len;
-  llhttp_errno_t err = llhttp_execute(&p->ll, data, len);
-  switch (err) {
-  case HPE_OK:
-    *used = len;
-    return 0;
-  case HPE_PAUSED:
-    if (p->head_paused) {
-      *used = (size_t)(llhttp_get_error_pos(&p->ll) - data);
-      return 2;
+  static const char none[1] = {0};
+  if (len == 0)
+    data = none;
+  for (;;) {
+    p->feed_seq++;
+    p->feed_lo = data;
+    p->feed_hi = data + len;
+    llhttp_errno_t err = llhttp_execute(&p->ll, data, len);
+    size_t pos = llhttp_get_error_pos(&p->ll) != NULL
+                     ? (size_t)(llhttp_get_error_pos(&p->ll) - data)
+                     : len;
+    switch (err) {
+    case HPE_OK:
+      track(p, data, len);
+      *used += len;
+      return 0;
+    case HPE_PAUSED:
+      track(p, data, pos);
+      *used += pos;
+      if (p->head_stop) {
+        p->head_stop = false;
+        /* llhttp 8.1 ends a head at CR LF CR and any byte: refuse all but
+         * CR LF CR LF (RFC 9112 2.2: bare CR is invalid). */
+        if (memcmp(p->tail, "\r\n\r\n", 4) != 0) {
+          fail(p, 400, "a head not ended by CRLF CRLF");
+          return -EPROTO;
+        }
+        int r = deliver_head(p);
+        if (r != 0)
+          return r;
+        llhttp_resume(&p->ll);
+        data += pos;
+        len -= pos;
+        continue; /* a request without a body completes with 0 bytes */
+      }
+      p->paused = true;
+      p->in_request = false;
+      return 1;
+    case HPE_PAUSED_UPGRADE:
+      /* Upgrade is not offered: the request is served as a plain one. */
+      track(p, data, pos);
+      p->upgrade = true;
+      p->paused = true;
+      p->in_request = false;
+      *used += pos;
+      return 1;
+    default:
+      if (p->status == 0) {
+        p->status = 400;
+        p->reason = "bad request";
+      }
+      *used += pos;
+      return -EPROTO;
     }
-    /* fall through */
-  case HPE_PAUSED_UPGRADE:
-    /* Upgrade is not offered: the request is served as a plain one. */
-    p->upgrade = err == HPE_PAUSED_UPGRADE;
-    p->paused = true;
-    p->in_request = false;
-    *used = (size_t)(llhttp_get_error_pos(&p->ll) - data);
-    return 1;
-  default:
-    if (p->status == 0) {
-      p->status = 400;
-      p->reason = "bad request";
-    }
-    *used = llhttp_get_error_pos(&p->ll) != NULL
-                ? (size_t)(llhttp_get_error_pos(&p->ll) - data)
-                : len;
-    return -EPROTO;
   }
 }
 

@@ -216,11 +216,15 @@ rt_value_t rt_req_get(rt_value_t *req, rt_req_field_t f) {
   if (f == RT_REQ_COOKIES) {
     rt_value_t c = rt_req_header(*req, "cookie");
     if (rt_is_string(c)) {
-      gc_scope_t sc;
-      gc_scope_open(h, &sc);
-      rt_value_t *ch = rt_handle(h, c);
-      v = rt_cookie_parse(rt, rt_string_data(*ch), rt_string_length(*ch));
-      gc_scope_close(h, &sc);
+      /* The parser allocates as it reads: it reads a copy, not the string
+       * (which a GC may move; found by fuzz_request). */
+      size_t n = rt_string_length(c);
+      char *copy = malloc(n + 1);
+      if (copy == NULL)
+        return RT_NONE;
+      memcpy(copy, rt_string_data(c), n);
+      v = rt_cookie_parse(rt, copy, n);
+      free(copy);
     } else {
       v = rt_map_new(rt, 0);
     }

@@ -314,8 +314,10 @@ static int res_done(x__exchange_t *ex) {
 
 /* --- Whole bodies ------------------------------------------------------------ */
 
-static int send_bytes(rt_value_t *req, const void *p, size_t n,
-                      const char *type) {
+/* STR, when not NULL, is the handle of the string whose bytes P are: they
+ * are read again after the head's hooks ran (user code: a GC point). */
+static int send_bytes_of(rt_value_t *req, const void *p, size_t n,
+                         const char *type, const rt_value_t *str) {
   int err;
   x__exchange_t *ex = open_ex(req, &err);
   if (ex == NULL)
@@ -324,12 +326,19 @@ static int send_bytes(rt_value_t *req, const void *p, size_t n,
   err = res_begin(ex, (int64_t)n);
   if (err < 0)
     return err;
+  if (str != NULL)
+    p = rt_string_data(*str);
   if (!ex->no_body) {
     err = x__out(ex->conn, p, n);
     ex->bytes_out += n;
   }
   res_done(ex);
   return err;
+}
+
+static int send_bytes(rt_value_t *req, const void *p, size_t n,
+                      const char *type) {
+  return send_bytes_of(req, p, n, type, NULL);
 }
 
 int rt_res_send(rt_value_t *req, const void *p, size_t n) {
@@ -339,8 +348,8 @@ int rt_res_send(rt_value_t *req, const void *p, size_t n) {
 int rt_res_send_string(rt_value_t *req, const rt_value_t *str) {
   if (str == NULL || !rt_is_string(*str))
     return -EINVAL;
-  return send_bytes(req, rt_string_data(*str), rt_string_length(*str),
-                    "text/plain; charset=utf-8");
+  return send_bytes_of(req, rt_string_data(*str), rt_string_length(*str),
+                       "text/plain; charset=utf-8", str);
 }
 
 int rt_res_send_buffer(rt_value_t *req, const rt_value_t *buf) {

@@ -52,6 +52,7 @@ typedef struct x__wreq_s {
 } x__wreq_t;
 
 static void conn_close(x__conn_t *c);
+static void conn_end_maybe(x__conn_t *c);
 static void conn_process(x__conn_t *c, const char *data, size_t len);
 static void conn_update_reading(x__conn_t *c);
 static void exchange_finish(x__exchange_t *ex);
@@ -201,6 +202,7 @@ static void timeout_conn(x__conn_t *c) {
               "%llu ms",
            (unsigned long long)s->o.headers_timeout_ms);
     x__conn_error(c, 408, "Request Timeout");
+    conn_end_maybe(c); /* write it, shut down, linger */
     break;
   case X__T_REQUEST: {
     x__exchange_t *ex = c->ex;
@@ -211,9 +213,20 @@ static void timeout_conn(x__conn_t *c) {
       deliver(ex, NULL, 0, -ETIMEDOUT);
       ex = c->ex;
     }
+    c->failed = true; /* the rest of the body is not read */
+    if (ex != NULL && ex->head_sent && !ex->ended) {
+      conn_close(c); /* a response under way cannot be fixed: cut */
+      break;
+    }
     if (ex != NULL && !ex->head_sent)
       x__respond_error(ex, 408, "Request Timeout", true);
-    conn_close(c);
+    ex = c->ex;
+    if (ex != NULL && ex->ended) { /* answered; the body will not come */
+      ex->close_after = true;
+      exchange_finish(ex);
+    }
+    if (c->ex == NULL)
+      conn_end_maybe(c);
     break;
   }
   default: /* idle, linger */
@@ -419,7 +432,6 @@ int x__out_buffer(x__conn_t *c, rt_value_t buf, const void *p, size_t n) {
 
 /* The write queue moved: a file goes on, a producer may resume, a
  * connection being ended may shut down. */
-static void conn_end_maybe(x__conn_t *c);
 
 static void conn_after_write(x__conn_t *c) {
   rt_server_t *s = c->srv;
@@ -519,7 +531,11 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
     return;
   }
   /* Drain what the peer still sends, so closing does not reset the
-   * connection under the response, until EOF or the linger timeout. */
+   * connection under the response, until EOF or the linger timeout; input
+   * saved for a next request is dropped with it. */
+  free(c->in);
+  c->in = NULL;
+  c->in_len = c->in_cap = 0;
   tlist_put(c, X__T_LINGER, uv_now(c->srv->uv) + LINGER_MS);
   conn_update_reading(c);
 }
@@ -561,10 +577,12 @@ static void conn_end_maybe(x__conn_t *c) {
 
 /* True when the parser may take bytes now (INV(reading)). */
 static bool can_feed(x__conn_t *c) {
-  if (c->closing || c->failed)
+  if (c->closing)
     return false;
-  if (c->tlist == X__T_LINGER || c->shutting)
-    return c->tlist == X__T_LINGER;
+  if (c->tlist == X__T_LINGER)
+    return true; /* read and dropped until EOF */
+  if (c->failed || c->shutting)
+    return false;
   x__exchange_t *ex = c->ex;
   if (ex == NULL)
     return !c->eof;
@@ -801,11 +819,13 @@ static void conn_parse_error(x__conn_t *c) {
     ex = c->ex;
   }
   if (ex != NULL) {
-    if (ex->head_sent) { /* a response under way cannot be fixed: cut */
+    if (ex->head_sent && !ex->ended) { /* under way, cannot be fixed: cut */
       conn_close(c);
       return;
     }
-    x__respond_error(ex, st, reason, true); /* finished by conn_process */
+    if (!ex->head_sent)
+      x__respond_error(ex, st, reason, true); /* finished by conn_process */
+    ex->close_after = true;
   } else {
     x__conn_error(c, st, reason);
   }
@@ -824,7 +844,8 @@ static void conn_process(x__conn_t *c, const char *data, size_t len) {
   c->processing = true;
   bool from_in = data == NULL;
   if (from_in) {
-    data = c->in;
+    static const char none[1];
+    data = c->in != NULL ? c->in : none;
     len = c->in_len;
   }
   size_t off = 0;
@@ -860,6 +881,11 @@ static void conn_process(x__conn_t *c, const char *data, size_t len) {
       ex->held_len = ex->held_cap = 0;
       deliver(ex, h, hn, 0);
       free(h);
+      continue;
+    }
+    if (c->ex != NULL && c->ex->body_done && c->ex->body_fn != NULL &&
+        c->ex->held_len == 0 && !c->ex->body_paused) {
+      deliver(c->ex, NULL, 0, RT_BODY_END); /* also after a resume */
       continue;
     }
     if (!can_feed(c) || (off == len && !c->need_feed))
@@ -899,9 +925,6 @@ static void conn_process(x__conn_t *c, const char *data, size_t len) {
     } else if (used == 0 && !was_feed) {
       break;
     }
-    if (c->ex != NULL && c->ex->body_done && c->ex->body_fn != NULL &&
-        c->ex->held_len == 0 && !c->ex->body_paused)
-      deliver(c->ex, NULL, 0, RT_BODY_END);
   }
   /* Save what is left. */
   if (!c->closing) {
@@ -976,6 +999,10 @@ static void exchange_finish(x__exchange_t *ex) {
     return;
   ex->finishing = true;
   handler_list_remove(ex);
+  /* Every reader gets its last call: the response ended before the body
+   * was read to its end. */
+  if (ex->body_fn != NULL)
+    deliver(ex, NULL, 0, -ECANCELED);
   if (ex->ended) {
     s->stats.responses++;
     for (int i = 0; i < ex->nfinish; i++)

@@ -239,6 +239,13 @@ static void test_http_parser_bad_framing(void **state) {
       {"GET / HTTP/1.1\r\n\r\n", 400, 0},
       {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, 0},
       {"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505, 0},
+      /* Found by fuzz_request: llhttp 8.1 ends a head at CR LF CR and any
+       * byte, and does not read "chunked<TAB>" as chunked (the two layers
+       * must never disagree on framing). */
+      {"GET / HTTP/1.1\r\nHost: h\r\n\rXGET /x HTTP/1.1\r\nHost: h\r\n\r\n",
+       400, 0},
+      {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\t\r\n\r\n"
+       "5\r\nhello\r\n0\r\n\r\n", 400, 0},
   };
   const char *next = "GET /next HTTP/1.1\r\nHost: h\r\n\r\n";
   /* Whole, one byte at a time, and in 7-byte pieces: the verdict must not

@@ -259,6 +259,46 @@ static void h_negotiate(rt_value_t *req, void *data) {
   rt_res_send(req, types[i], strlen(types[i]));
 }
 
+/* A reader that pauses at its first piece and resumes from a timer (the
+ * body completes while it is paused). */
+typedef struct pausing_s {
+  size_t n;
+  bool paused_once;
+} pausing_t;
+static void resume_cb(rt_loop_t *loop, void *data, rt_value_t *args,
+                      size_t nargs) {
+  (void)loop;
+  (void)data;
+  (void)nargs;
+  rt_req_resume(&args[0]);
+}
+static void pausing_cb(rt_value_t *req, const char *d, size_t n, int st,
+                       void *ud) {
+  pausing_t *p = ud;
+  (void)d;
+  if (st == 0) {
+    p->n += n;
+    if (!p->paused_once) {
+      p->paused_once = true;
+      rt_req_pause(req);
+      rt_set_timeout(app_loop, 30, resume_cb, NULL, req, 1, NULL);
+    }
+    return;
+  }
+  char out[32];
+  snprintf(out, sizeof out, "%d:%zu", st, p->n);
+  rt_res_send(req, out, strlen(out));
+  free(p);
+}
+static void h_pausing(rt_value_t *req, void *data) {
+  (void)data;
+  pausing_t *p = calloc(1, sizeof *p);
+  if (rt_req_read(req, pausing_cb, p) != 0) {
+    free(p);
+    rt_res_send_status(req, 500);
+  }
+}
+
 static void setup_app(ht_server_t *hs, rt_app_t *app) {
   app_loop = hs->loop;
   assert_int_equal(rt_app_use(app, "/mw", mw_mark, NULL), 0);
@@ -273,6 +313,7 @@ static void setup_app(ht_server_t *hs, rt_app_t *app) {
   assert_int_equal(rt_app_get(app, "/later", h_later, NULL), 0);
   assert_int_equal(rt_app_get(app, "/never", h_never, NULL), 0);
   assert_int_equal(rt_app_post(app, "/echo", h_echo_body, NULL), 0);
+  assert_int_equal(rt_app_post(app, "/pausing", h_pausing, NULL), 0);
   assert_int_equal(rt_app_get(app, "/headers", h_headers, NULL), 0);
   assert_int_equal(rt_app_get(app, "/stream", h_stream, NULL), 0);
   assert_int_equal(rt_app_get(app, "/file", h_file, NULL), 0);
@@ -519,6 +560,10 @@ static void test_server_bodies(void **state) {
   assert_string_equal(r.body, "4:wxyz");
   ht_resp_free(&r);
   ht_close(c);
+  /* A body that completes while its reader is paused: the end comes after
+   * the resume (found by fuzz_request). */
+  expect(p, "POST /pausing HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n"
+            "helloworld", 200, "1:10");
   /* A body nobody reads is dropped and the connection goes on. */
   c = ht_connect(p);
   ht_sends(c, "POST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"
@@ -687,6 +732,28 @@ static void test_server_timeouts(void **state) {
   dt = rt_test_now_ms() - t0;
   assert_int_equal(status, 408);
   assert_true(dt >= 2 * unit * 0.8 && dt < 6.0 * unit);
+  ht_close(c);
+  /* Part of a head, then silence: 408 at the header timeout, then the
+   * close (found by fuzz_request: the 408 was never written). */
+  c = ht_connect(p);
+  ht_sends(c, "GET /hello HTTP/1.1\r\nHost: x\r\nX-Half: ");
+  assert_int_equal(ht_read_response(c, &r, false), 0);
+  assert_int_equal(r.status, 408);
+  assert_true(r.close);
+  ht_resp_free(&r);
+  assert_true(ht_closed_within(c, (int)(10 * unit)));
+  ht_close(c);
+  /* After a refused request the server reads the peer's EOF at once
+   * instead of waiting out its linger. */
+  c = ht_connect(p);
+  ht_sends(c, "GARBAGE\r\n\r\n");
+  assert_int_equal(ht_read_response(c, &r, false), 0);
+  assert_int_equal(r.status, 400);
+  ht_resp_free(&r);
+  shutdown(c->fd, SHUT_WR);
+  t0 = rt_test_now_ms();
+  assert_true(ht_closed_within(c, 5000));
+  assert_true(rt_test_now_ms() - t0 < 1000);
   ht_close(c);
   /* A body that stops arriving: 408 at the request timeout. */
   c = ht_connect(p);

@@ -152,7 +152,7 @@ RT_EXTERN bool rt_req_charset(rt_value_t req, char *buf, size_t cap);
 /* Reading the body.  FN gets pieces as they arrive (STATUS 0), then one
  * call with STATUS RT_BODY_END (DATA NULL), or one with a negative code
  * (-ETIMEDOUT, -ECONNRESET, -EMSGSIZE over the server's body limit,
- * -EPROTO bad framing) after which nothing more comes.  Pieces are valid
+ * -EPROTO bad framing, -ECANCELED the response ended first) after which nothing more comes.  Pieces are valid
  * during the call only.  With Expect: 100-continue the server sends
  * "100 Continue" when reading starts.  A request whose body nobody reads
  * has it discarded once the response ends.  Returns 0, -EALREADY (read
