@@ -26,7 +26,8 @@ CC=clang cmake -S . -B "$build-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTENURE_FUZZ=ON -DTENURE_SANITIZE_TESTS=OFF -DTENURE_VALGRIND_TESTS=OFF \
   -DTENURE_JEMALLOC=OFF > "$build-fuzz/configure.log" 2>&1 ||
   { cat "$build-fuzz/configure.log"; exit 1; }
-cmake --build "$build-fuzz" -j"$(nproc)" --target fuzz_heap_reader fuzz_json fuzz_http_parser fuzz_cookie
+cmake --build "$build-fuzz" -j"$(nproc)" --target fuzz_heap_reader fuzz_json fuzz_http_parser fuzz_cookie \
+  fuzz_urlencoded fuzz_multipart fuzz_encoding fuzz_request
 status=0
 (cd "$build" && ctest -j"$(nproc)" --output-on-failure --timeout 900 "$@") || status=$?
 (cd "$build-fuzz" && ctest -L fuzz --output-on-failure) || status=$?
