@@ -183,7 +183,9 @@ static void body_mw(rt_value_t *req, void *data) {
   x__exchange_t *ex = x__exchange_of(req);
   if (ex == NULL)
     return;
-  if (ex->body_fn != NULL || ex->body_seen > 0 || !takes(p, *req)) {
+  /* No body framing at all (a GET): nothing to look at. */
+  if ((!ex->body_expected && ex->content_length < 0) || ex->body_fn != NULL ||
+      ex->body_seen > 0 || !takes(p, *req)) {
     rt_next(req, 0);
     return;
   }
@@ -305,8 +307,8 @@ static void multipart_mw(rt_value_t *req, void *data) {
   x__exchange_t *ex = x__exchange_of(req);
   if (ex == NULL)
     return;
-  if (ex->body_fn != NULL || ex->body_seen > 0 ||
-      !rt_req_is(*req, "multipart/form-data")) {
+  if ((!ex->body_expected && ex->content_length < 0) || ex->body_fn != NULL ||
+      ex->body_seen > 0 || !rt_req_is(*req, "multipart/form-data")) {
     rt_next(req, 0);
     return;
   }

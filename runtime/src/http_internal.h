@@ -128,6 +128,7 @@ struct x__conn_s {
   bool reading, closing, shutting, eof, processing, again, in_ready;
   bool need_feed; /* the parser stopped after a head: feed it again */
   bool failed;    /* a protocol error was answered: close after output */
+  bool out_borrowed; /* out is the server's scratch buffer */
 };
 
 struct rt_app_s;
@@ -161,9 +162,12 @@ struct rt_server_s {
   size_t npool;
   char *rbuf; /* the shared read buffer */
   bool rbuf_busy;
+  char *scratch; /* the shared output buffer (a connection borrows it) */
+  bool scratch_busy;
   rt_server_stats_t stats;
   time_t date_sec;
   char date[40]; /* "Date: ...\r\n" of date_sec */
+  char keep_alive_line[80]; /* "Connection: keep-alive\r\nKeep-Alive: ..." */
 };
 
 /* --- server.c -------------------------------------------------------------- */

@@ -227,9 +227,25 @@ static bool no_body_status(int st) {
   return st < 200 || st == 204 || st == 304;
 }
 
-/* Writes the head for a body of LENGTH bytes (-1: streamed).  Runs the
- * on_head hooks first.  Returns 0 or -EPIPE / -ENOMEM. */
-static int res_begin(x__exchange_t *ex, int64_t length) {
+/* Decimal digits of V into B (at least 20 bytes); returns their count. */
+static size_t fmt_u64(char *b, uint64_t v) {
+  char t[20];
+  size_t n = 0;
+  do {
+    t[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  for (size_t i = 0; i < n; i++)
+    b[i] = t[n - 1 - i];
+  return n;
+}
+
+/* Writes the head for a body of LENGTH bytes (-1: streamed), with TYPE as
+ * Content-Type unless the application set one (NULL: none).  Runs the
+ * on_head hooks first.  Returns 0 or -EPIPE / -ENOMEM.  On the path of
+ * every response: one pass over the headers, no printf. */
+static int res_begin_typed(x__exchange_t *ex, int64_t length,
+                           const char *type) {
   x__conn_t *c = ex->conn;
   rt_server_t *s = ex->srv;
   for (int i = 0; i < ex->nhead; i++) {
@@ -239,13 +255,6 @@ static int res_begin(x__exchange_t *ex, int64_t length) {
   }
   x__handler_timer_stop(ex);
   bool keep = ex->keep_alive && !s->closing && !c->eof && !c->failed;
-  const char *conn_hdr = NULL;
-  ssize_t ci = find_header(ex, "connection", 0);
-  if (ci >= 0) {
-    conn_hdr = ex->hdr[ci] + strlen(ex->hdr[ci]) + 1;
-    if (strcasestr(conn_hdr, "close") != NULL)
-      keep = false;
-  }
   if (ex->body_expected && !ex->body_done && ex->body_fn == NULL) {
     bool small = ex->content_length >= 0 &&
                  (uint64_t)ex->content_length - ex->body_seen <= DISCARD_MAX;
@@ -255,42 +264,66 @@ static int res_begin(x__exchange_t *ex, int64_t length) {
   bool nobody = no_body_status(ex->status);
   if (length < 0 && !nobody && ex->minor == 0)
     keep = false; /* HTTP/1.0: the end of the connection ends the body */
-  ex->close_after = !keep;
   ex->no_body = nobody || ex->is_head;
-  ex->chunked_out = length < 0 && !nobody && ex->minor >= 1;
 
-  char line[64];
-  int n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", ex->status,
-                   x__status_text(ex->status));
-  int err = x__out(c, line, (size_t)n);
+  char line[96];
+  memcpy(line, "HTTP/1.1 ", 9);
+  size_t n = 9 + fmt_u64(line + 9, (uint64_t)ex->status);
+  line[n++] = ' ';
+  const char *st = x__status_text(ex->status);
+  size_t sl = strlen(st);
+  memcpy(line + n, st, sl);
+  n += sl;
+  line[n++] = '\r';
+  line[n++] = '\n';
+  int err = x__out(c, line, n);
+  bool typed = false;
   for (size_t i = 0; i < ex->nhdr && err == 0; i++) {
-    if ((int)i == ci)
-      continue;
     const char *name = ex->hdr[i];
     size_t nl = strlen(name);
     const char *val = name + nl + 1;
-    if (strcasecmp(name, "content-length") == 0 ||
-        strcasecmp(name, "transfer-encoding") == 0)
-      continue; /* the server frames the body */
+    switch (nl) {
+    case 10: /* the application may ask to close, never to keep */
+      if (strcasecmp(name, "connection") == 0) {
+        if (strcasestr(val, "close") != NULL)
+          keep = false;
+        continue;
+      }
+      break;
+    case 12:
+      typed = typed || strcasecmp(name, "content-type") == 0;
+      break;
+    case 14:
+    case 17: /* the server frames the body */
+      if (strcasecmp(name, "content-length") == 0 ||
+          strcasecmp(name, "transfer-encoding") == 0)
+        continue;
+      break;
+    }
     x__out(c, name, nl);
     x__out(c, ": ", 2);
     x__out(c, val, strlen(val));
     err = x__out(c, "\r\n", 2);
   }
-  x__out(c, x__date_header(s), strlen(x__date_header(s)));
-  if (keep) {
-    n = snprintf(line, sizeof line,
-                 "Connection: keep-alive\r\nKeep-Alive: timeout=%llu\r\n",
-                 (unsigned long long)(s->o.keep_alive_timeout_ms / 1000));
-    x__out(c, line, (size_t)n);
-  } else {
-    x__out(c, "Connection: close\r\n", 19);
+  if (!typed && type != NULL && !nobody) {
+    x__out(c, "Content-Type: ", 14);
+    x__out(c, type, strlen(type));
+    x__out(c, "\r\n", 2);
   }
+  ex->close_after = !keep;
+  ex->chunked_out = length < 0 && !nobody && ex->minor >= 1;
+  x__out(c, x__date_header(s), strlen(x__date_header(s)));
+  if (keep)
+    x__out(c, s->keep_alive_line, strlen(s->keep_alive_line));
+  else
+    x__out(c, "Connection: close\r\n", 19);
   if (!nobody) {
     if (length >= 0) {
-      n = snprintf(line, sizeof line, "Content-Length: %" PRId64 "\r\n",
-                   length);
-      x__out(c, line, (size_t)n);
+      memcpy(line, "Content-Length: ", 16);
+      n = 16 + fmt_u64(line + 16, (uint64_t)length);
+      line[n++] = '\r';
+      line[n++] = '\n';
+      x__out(c, line, n);
     } else if (ex->chunked_out) {
       x__out(c, "Transfer-Encoding: chunked\r\n", 28);
     }
@@ -299,6 +332,10 @@ static int res_begin(x__exchange_t *ex, int64_t length) {
   ex->head_sent = true;
   ex->expect_continue = false;
   return err;
+}
+
+static int res_begin(x__exchange_t *ex, int64_t length) {
+  return res_begin_typed(ex, length, NULL);
 }
 
 static void default_type(rt_value_t *req, const char *type) {
@@ -322,8 +359,7 @@ static int send_bytes_of(rt_value_t *req, const void *p, size_t n,
   x__exchange_t *ex = open_ex(req, &err);
   if (ex == NULL)
     return err;
-  default_type(req, type);
-  err = res_begin(ex, (int64_t)n);
+  err = res_begin_typed(ex, (int64_t)n, type);
   if (err < 0)
     return err;
   if (str != NULL)
@@ -363,8 +399,7 @@ int rt_res_send_buffer(rt_value_t *req, const rt_value_t *buf) {
   x__exchange_t *ex = open_ex(req, &err);
   if (ex == NULL)
     return err;
-  default_type(req, "application/octet-stream");
-  err = res_begin(ex, (int64_t)n);
+  err = res_begin_typed(ex, (int64_t)n, "application/octet-stream");
   if (err == 0 && !ex->no_body) {
     err = x__out_buffer(ex->conn, *buf, rt_buffer_data(*buf), n);
     ex->bytes_out += n;

@@ -42,6 +42,7 @@
 #define LINGER_MS 2000 /* after shutdown: how long the peer's bytes drain */
 #define DISCARD_MAX 65536 /* an unread body up to this is read and dropped */
 #define POOL_MAX 64
+#define SCRATCH 65536 /* the shared output buffer */
 
 typedef struct x__wreq_s {
   uv_write_t w;
@@ -280,14 +281,63 @@ static void on_timer(uv_timer_t *t) {
 
 /* --- Output ---------------------------------------------------------------- */
 
+/* Output lives in the server's scratch buffer while a connection borrows
+ * it (at most one does: the one producing right now), so a response that
+ * the socket takes at once is never malloc'd; what it does not take moves
+ * to a buffer of the connection's own (INV(idle): none held between
+ * requests). */
+static void out_drop(x__conn_t *c) {
+  if (c->out_borrowed) {
+    c->srv->scratch_busy = false;
+    c->out_borrowed = false;
+  } else {
+    free(c->out);
+  }
+  c->out = NULL;
+  c->out_len = c->out_cap = 0;
+}
+
+/* The output's bytes as a malloc'd block of the caller's (a write request
+ * takes it), leaving the connection without output. */
+static char *out_take(x__conn_t *c) {
+  char *b = c->out;
+  if (c->out_borrowed) {
+    b = malloc(c->out_len > 0 ? c->out_len : 1);
+    if (b != NULL)
+      memcpy(b, c->out, c->out_len);
+    c->srv->scratch_busy = false;
+    c->out_borrowed = false;
+  }
+  c->out = NULL;
+  c->out_len = c->out_cap = 0;
+  return b;
+}
+
 int x__out(x__conn_t *c, const void *p, size_t n) {
+  rt_server_t *s = c->srv;
   if (c->closing)
     return -EPIPE;
+  if (c->out == NULL && !s->scratch_busy && n <= SCRATCH) {
+    c->out = s->scratch;
+    c->out_cap = SCRATCH;
+    c->out_borrowed = true;
+    s->scratch_busy = true;
+  }
   if (c->out_len + n > c->out_cap) {
     size_t ncap = c->out_cap ? c->out_cap : 1024;
     while (ncap < c->out_len + n)
       ncap *= 2;
-    char *b = realloc(c->out, ncap);
+    char *b;
+    if (c->out_borrowed) {
+      b = malloc(ncap);
+      if (b != NULL) {
+        memcpy(b, c->out, c->out_len);
+        s->scratch_busy = false;
+        c->out_borrowed = false;
+      }
+    } else {
+      b = realloc(c->out, ncap);
+    }
     if (b == NULL)
       return -ENOMEM;
     c->out = b;
@@ -373,19 +423,15 @@ void x__conn_flush(x__conn_t *c) {
   }
   if (done == c->out_len) {
     c->out_len = 0;
-    if (c->out_cap > 4 * READ_BUF) { /* a large streamed piece: let it go */
-      free(c->out);
-      c->out = NULL;
-      c->out_cap = 0;
-    }
+    if (c->out_borrowed || c->out_cap > 4 * READ_BUF)
+      out_drop(c); /* the scratch back; a large streamed piece let go */
     return;
   }
-  /* The write request takes the buffer over. */
-  char *owned = c->out;
+  /* The write request takes the bytes over. */
   size_t len = c->out_len;
-  c->out = NULL;
-  c->out_len = c->out_cap = 0;
-  if (queue_write(c, owned, owned + done, len - done, RT_NONE) < 0)
+  char *owned = out_take(c);
+  if (owned == NULL ||
+      queue_write(c, owned, owned + done, len - done, RT_NONE) < 0)
     conn_close(c);
 }
 
@@ -411,16 +457,17 @@ int x__out_buffer(x__conn_t *c, rt_value_t buf, const void *p, size_t n) {
     }
   }
   if (done < head) { /* part of the head is left: it goes first */
-    char *owned = c->out;
-    c->out = NULL;
-    c->out_len = c->out_cap = 0;
-    if (queue_write(c, owned, owned + done, head - done, RT_NONE) < 0) {
+    char *owned = out_take(c);
+    if (owned == NULL ||
+        queue_write(c, owned, owned + done, head - done, RT_NONE) < 0) {
       conn_close(c);
       return -EPIPE;
     }
     done = head;
   }
   c->out_len = 0;
+  if (c->out_borrowed)
+    out_drop(c);
   size_t boff = done - head;
   if (boff == n)
     return 0;
@@ -511,9 +558,7 @@ static void conn_close(x__conn_t *c) {
   free(c->in);
   c->in = NULL;
   c->in_len = c->in_cap = 0;
-  free(c->out);
-  c->out = NULL;
-  c->out_len = c->out_cap = 0;
+  out_drop(c);
   if (c->prev != NULL)
     c->prev->next = c->next;
   else
@@ -963,11 +1008,8 @@ static void conn_process(x__conn_t *c, const char *data, size_t len) {
           !rt_http_parser_in_request(c->parser) && !c->need_feed &&
           !c->shutting && !c->failed) {
         parser_release(c); /* INV(idle) */
-        if (c->out_len == 0) {
-          free(c->out);
-          c->out = NULL;
-          c->out_cap = 0;
-        }
+        if (c->out_len == 0)
+          out_drop(c);
         tlist_put(c, X__T_IDLE, uv_now(s->uv) + s->o.keep_alive_timeout_ms);
       }
       conn_end_maybe(c);
@@ -1130,7 +1172,10 @@ int rt_server_create(rt_loop_t *loop, rt_app_t *app,
   if (s == NULL)
     return -ENOMEM;
   s->rbuf = malloc(READ_BUF);
-  if (s->rbuf == NULL) {
+  s->scratch = malloc(SCRATCH);
+  if (s->rbuf == NULL || s->scratch == NULL) {
+    free(s->rbuf);
+    free(s->scratch);
     free(s);
     return -ENOMEM;
   }
@@ -1151,11 +1196,15 @@ int rt_server_create(rt_loop_t *loop, rt_app_t *app,
     s->o.headers_timeout_ms = 60000;
   if (s->o.request_timeout_ms == 0)
     s->o.request_timeout_ms = 300000;
+  snprintf(s->keep_alive_line, sizeof s->keep_alive_line,
+           "Connection: keep-alive\r\nKeep-Alive: timeout=%llu\r\n",
+           (unsigned long long)(s->o.keep_alive_timeout_ms / 1000));
   int r = gc_type_register(s->h, &rt__req_type);
   if (r == 0)
     r = gc_root_tracer_add(s->h, trace_server, s, "(HTTP server)");
   if (r < 0) {
     free(s->rbuf);
+    free(s->scratch);
     free(s);
     return r;
   }
@@ -1290,6 +1339,7 @@ void rt_server_destroy(rt_server_t *s) {
   for (size_t i = 0; i < s->npool; i++)
     rt_http_parser_destroy(s->pool[i]);
   free(s->rbuf);
+  free(s->scratch);
   free(s);
 }
 
