@@ -100,6 +100,8 @@ struct x__exchange_s {
   size_t nhdr, hdr_cap;
   bool head_sent, ended, chunked_out, no_body, close_after;
   bool finishing;
+  bool holding;       /* rt_res_hold: nothing goes out until released */
+  size_t hold_from;   /* the connection's out_len when the hold began */
   uint64_t bytes_out;
   rt_drain_fn drain_fn;
   void *drain_data;
@@ -220,11 +222,7 @@ const char *x__status_text(int status);
 
 /* Starts dispatch of a new exchange through APP. */
 void x__dispatch(x__exchange_t *ex, rt_app_t *app);
-/* rt_app_use for built-in middleware: DATA is the layer's and is freed
- * with FREE_DATA when the application is destroyed (on failure it is
- * still the caller's). */
-int x__app_use_owned(rt_app_t *a, const char *path, rt_http_fn fn,
-                     void *data, void (*free_data)(void *));
+
 
 /* The value of hex digit C, or -1. */
 static inline int x__hexval(char c) {

@@ -37,7 +37,8 @@ static void log_line(rt_value_t *req, void *data) {
   fprintf(out, "%s - - [%s] \"%s %s HTTP/1.%d\" %d %s \"%s\" \"%s\"\n",
           rt_req_remote_addr(*req), when, ex->method,
           rt_is_string(url) ? rt_string_data(url) : "-", ex->minor,
-          ex->status, bytes, rt_is_string(ref) ? rt_string_data(ref) : "-",
+          ex->head_sent ? ex->status : 499 /* nginx's: the client left */,
+          bytes, rt_is_string(ref) ? rt_string_data(ref) : "-",
           rt_is_string(ua) ? rt_string_data(ua) : "-");
   fflush(out);
 }
@@ -192,7 +193,7 @@ int rt_mw_static(rt_app_t *app, const char *prefix, const char *dir) {
     return -ENOMEM;
   }
   st->dir_len = strlen(st->dir);
-  int err = x__app_use_owned(app, prefix, serve_static, st, static_free);
+  int err = rt_app_use_owned(app, prefix, serve_static, st, static_free);
   if (err < 0)
     static_free(st);
   return err;

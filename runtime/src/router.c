@@ -150,7 +150,7 @@ int rt_app_use(rt_app_t *a, const char *path, rt_http_fn fn, void *data) {
   return add_use(a, L_USE, path, fn, NULL, NULL, data);
 }
 
-int x__app_use_owned(rt_app_t *a, const char *path, rt_http_fn fn,
+int rt_app_use_owned(rt_app_t *a, const char *path, rt_http_fn fn,
                      void *data, void (*free_data)(void *)) {
   int err = rt_app_use(a, path, fn, data);
   if (err == 0)

@@ -408,7 +408,7 @@ static int queue_write(x__conn_t *c, char *owned, const char *p, size_t n,
 }
 
 void x__conn_flush(x__conn_t *c) {
-  if (c->out_len == 0 || c->closing)
+  if (c->out_len == 0 || c->closing || (c->ex != NULL && c->ex->holding))
     return;
   size_t done = 0;
   if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
@@ -441,6 +441,8 @@ void x__conn_flush(x__conn_t *c) {
 int x__out_buffer(x__conn_t *c, rt_value_t buf, const void *p, size_t n) {
   if (c->closing)
     return -EPIPE;
+  if (c->ex != NULL && c->ex->holding) /* kept with the rest until released */
+    return x__out(c, p, n);
   size_t head = c->out_len, done = 0;
   if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
     uv_buf_t b[2];
@@ -898,7 +900,7 @@ static void conn_process(x__conn_t *c, const char *data, size_t len) {
     c->again = false;
     if (c->closing)
       break;
-    if (c->ex != NULL && c->ex->ended &&
+    if (c->ex != NULL && c->ex->ended && !c->ex->holding &&
         (c->ex->body_done || c->ex->close_after))
       exchange_finish(c->ex);
     if (c->closing)
@@ -906,7 +908,7 @@ static void conn_process(x__conn_t *c, const char *data, size_t len) {
     /* Output that went out at once gives no write callback: move a file
      * or a waiting producer on from here. */
     if (c->ex != NULL && c->out_len == 0 && x__queued(c) == 0 &&
-        c->ex->file_fd >= 0) {
+        c->ex->file_fd >= 0 && !c->ex->holding) {
       x__file_pump(c->ex);
       continue;
     }
@@ -1045,11 +1047,10 @@ static void exchange_finish(x__exchange_t *ex) {
    * was read to its end. */
   if (ex->body_fn != NULL)
     deliver(ex, NULL, 0, -ECANCELED);
-  if (ex->ended) {
+  if (ex->ended)
     s->stats.responses++;
-    for (int i = 0; i < ex->nfinish; i++)
-      x__call(ex, ex->on_finish[i].fn, ex->on_finish[i].data);
-  }
+  for (int i = 0; i < ex->nfinish; i++) /* however it ended */
+    x__call(ex, ex->on_finish[i].fn, ex->on_finish[i].data);
   if (ex->close_after || !ex->ended)
     c->shutting = true;
   x__exchange_free_response(ex);
@@ -1080,7 +1081,7 @@ void x__response_ended(x__exchange_t *ex) {
   x__conn_t *c = ex->conn;
   ex->ended = true;
   handler_list_remove(ex);
-  if (c->processing) {
+  if (c->processing || ex->holding) { /* a hold's release goes on from here */
     c->again = true;
     return;
   }
@@ -1345,4 +1346,48 @@ void rt_server_destroy(rt_server_t *s) {
 
 void rt_server_stats(const rt_server_t *s, rt_server_stats_t *out) {
   *out = s->stats;
+}
+
+/* --- Holding a response ------------------------------------------------------- */
+
+int rt_res_hold(rt_value_t *req) {
+  x__exchange_t *ex = x__exchange_of(req);
+  if (ex == NULL || ex->conn->closing)
+    return -EPIPE;
+  if (ex->holding)
+    return -EALREADY;
+  if (ex->conn->out_len > 0) /* an earlier pipelined answer goes first */
+    x__conn_flush(ex->conn);
+  ex->holding = true;
+  ex->hold_from = ex->conn->out_len;
+  return 0;
+}
+
+int rt_res_release(rt_value_t *req, int status, const char *message) {
+  x__exchange_t *ex = x__exchange_of(req);
+  if (ex == NULL)
+    return -EPIPE;
+  if (!ex->holding)
+    return -EINVAL;
+  x__conn_t *c = ex->conn;
+  ex->holding = false;
+  if (status != 0 && !c->closing) {
+    /* Nothing of this response went out: replace it with STATUS. */
+    if (c->out_len > ex->hold_from)
+      c->out_len = ex->hold_from;
+    if (ex->file_fd >= 0) {
+      close(ex->file_fd);
+      ex->file_fd = -1;
+    }
+    ex->head_sent = ex->ended = false;
+    ex->chunked_out = ex->no_body = false;
+    ex->bytes_out = 0;
+    ex->drain_fn = NULL;
+    x__respond_error(ex, status, message, true);
+  }
+  if (!c->closing && !c->processing) {
+    x__conn_flush(c);
+    x__want_input(c); /* finish, pump a file, wake a producer */
+  }
+  return 0;
 }

@@ -77,6 +77,11 @@ RT_EXTERN void rt_app_destroy(rt_app_t *app);
  * or "/": every request).  Returns 0, -EINVAL or -ENOMEM. */
 RT_EXTERN int rt_app_use(rt_app_t *app, const char *path, rt_http_fn fn,
                          void *data);
+/* rt_app_use for middleware with state of its own: DATA is freed with
+ * FREE_DATA when APP is destroyed (on failure it is still the caller's). */
+RT_EXTERN int rt_app_use_owned(rt_app_t *app, const char *path,
+                               rt_http_fn fn, void *data,
+                               void (*free_data)(void *));
 RT_EXTERN int rt_app_use_error(rt_app_t *app, const char *path,
                                rt_http_error_fn fn, void *data);
 /* A route: METHOD ("GET", ..., or NULL for every method) and PATTERN, whose
@@ -215,10 +220,21 @@ RT_EXTERN int rt_res_send_file(rt_value_t *req, const char *path);
 RT_EXTERN const char *rt_mime_type(const char *name);
 
 /* Hooks: ON_HEAD runs just before the head is written (headers may still be
- * changed: response timing), ON_FINISH once the response has ended (access
- * logs).  At most 4 each per request.  Returns 0, -ENOSPC or -EPIPE. */
+ * changed: response timing), ON_FINISH once the request is over, however
+ * it ended (answered, or its connection gone before: rt_res_headers_sent
+ * and the status tell; access logs, freeing per-request state).  At most 4 each per request.  Returns 0, -ENOSPC or -EPIPE. */
 RT_EXTERN int rt_res_on_head(rt_value_t *req, rt_drain_fn fn, void *data);
 RT_EXTERN int rt_res_on_finish(rt_value_t *req, rt_drain_fn fn, void *data);
+/* Holding a response: between rt_res_hold and rt_res_release nothing of
+ * this response goes out (its head and body are kept), so a middleware can
+ * finish asynchronous work the response depends on first (a session saved
+ * before the headers that carry its cookie).  Release with STATUS 0 sends
+ * it as it is; a status (503) replaces it with that error and MESSAGE, as
+ * nothing of it was sent.  Hold from an on_head hook or before answering.
+ * Return 0, -EALREADY (held already), -EINVAL (not held) or -EPIPE. */
+RT_EXTERN int rt_res_hold(rt_value_t *req);
+RT_EXTERN int rt_res_release(rt_value_t *req, int status,
+                             const char *message);
 /* Body bytes sent so far, and milliseconds since the request's head. */
 RT_EXTERN uint64_t rt_res_bytes(rt_value_t *req);
 RT_EXTERN double rt_req_elapsed_ms(rt_value_t *req);
