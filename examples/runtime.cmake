@@ -18,7 +18,7 @@ endif()
 # (tools/run.sh starts it).
 add_executable(tenure-server ${CMAKE_CURRENT_SOURCE_DIR}/tenure_server.c)
 target_compile_options(tenure-server PRIVATE ${TENURE_WARNINGS})
-target_link_libraries(tenure-server PRIVATE tenure_runtime)
+target_link_libraries(tenure-server PRIVATE tenure_cache tenure_runtime)
 if(TENURE_JEMALLOC)
   target_link_libraries(tenure-server PRIVATE PkgConfig::JEMALLOC)
 endif()

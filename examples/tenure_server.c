@@ -13,6 +13,13 @@
  *   POST /upload           multipart files stored in --upload-dir
  *   GET  /files/...        static files from --static DIR
  *   GET  /debug/heap       heap statistics and memoryUsage()
+ *   POST /login            {"user": ...}: a new session holding the user
+ *   GET  /me               the session's user (401 without one)
+ *   POST /visit            counts visits in the session (a modified session)
+ *   POST /logout           ends the session, clears the cookie
+ *   GET  /cached/:key      a slow (20 ms) value through the store,
+ *                          computed once however many miss it (X-Cache)
+ *   GET  /debug/store      the session store's counters
  *
  * Values that outlive a request (the users, the pre-made string and
  * Buffer) are rooted with gc_root_add; everything a request makes is
@@ -25,11 +32,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <tenure/cache.h>
+#include <tenure/cache_session.h>
 #include <tenure/tenure.h>
 #include <tenure/rt_http.h>
 #include <tenure/rt_multipart.h>
+#include <sys/random.h>
 
 typedef struct app_s {
   rt_runtime_t *rt;
@@ -40,6 +51,7 @@ typedef struct app_s {
   rt_value_t buffer10k; /* a root */
   const char *static_dir;
   const char *upload_dir;
+  cache_store_t *store;
 } app_t;
 
 static app_t A;
@@ -63,6 +75,8 @@ static const char index_html[] =
     "<li><a href=\"/files/\">/files/</a> &mdash; static files</li>\n"
     "<li><a href=\"/debug/heap\">/debug/heap</a> &mdash; heap statistics"
     "</li>\n"
+    "<li>POST /login, <a href=\"/me\">/me</a>, POST /visit, POST /logout "
+    "&mdash; sessions (<a href=\"/debug/store\">/debug/store</a>)</li>\n"
     "</ul>\n</body></html>\n";
 
 static void get_index(rt_value_t *req, void *data) {
@@ -231,6 +245,162 @@ static void get_debug_heap(rt_value_t *req, void *data) {
   free(heap);
 }
 
+/* --- Sessions (cache/) --------------------------------------------------------- */
+
+/* The user of a login body (JSON or urlencoded), as a handle, or NULL. */
+static rt_value_t *login_user(rt_value_t *req) {
+  rt_value_t body = rt_req_get(req, RT_REQ_BODY);
+  rt_value_t u = rt_is_map(body) ? rt_map_get_cstr(body, "user") : RT_NONE;
+  if (!rt_is_string(u) || rt_string_length(u) == 0)
+    return NULL;
+  return rt_handle(A.h, u);
+}
+
+static void json_error(rt_value_t *req, int status, const char *msg) {
+  rt_value_t *o = rt_handle(A.h, rt_map_new(A.rt, 1));
+  rt_value_t *v = rt_handle(A.h, rt_string_cstr(A.rt, msg));
+  put(o, "error", v);
+  rt_res_status(req, status);
+  rt_res_json(req, o);
+}
+
+static void post_login(rt_value_t *req, void *data) {
+  (void)data;
+  rt_value_t *user = login_user(req);
+  if (user == NULL) {
+    json_error(req, 400, "user required");
+    return;
+  }
+  cache_session_regenerate(req, false); /* no session fixation */
+  rt_value_t *sess = rt_handle(A.h, cache_session_data(req));
+  put(sess, "user", user);
+  rt_value_t *at = rt_handle(A.h, rt_number(A.rt, (double)time(NULL) * 1e3));
+  put(sess, "loginAt", at);
+  rt_value_t *o = rt_handle(A.h, rt_map_new(A.rt, 1));
+  put(o, "user", user);
+  rt_res_json(req, o);
+}
+
+static void get_me(rt_value_t *req, void *data) {
+  (void)data;
+  rt_value_t user = RT_NONE;
+  if (cache_session_exists(*req)) {
+    rt_value_t sess = cache_session_data(req);
+    user = rt_map_get_cstr(sess, "user");
+  }
+  if (!rt_is_string(user)) {
+    json_error(req, 401, "not logged in");
+    return;
+  }
+  rt_value_t *u = rt_handle(A.h, user);
+  rt_value_t *o = rt_handle(A.h, rt_map_new(A.rt, 1));
+  put(o, "user", u);
+  rt_res_json(req, o);
+}
+
+static void post_visit(rt_value_t *req, void *data) {
+  (void)data;
+  rt_value_t *sess = rt_handle(A.h, cache_session_data(req));
+  rt_value_t n = rt_map_get_cstr(*sess, "visits");
+  rt_value_t *v = rt_handle(
+      A.h, rt_int((rt_is_int(n) ? rt_int_value(n) : 0) + 1));
+  put(sess, "visits", v);
+  rt_value_t *o = rt_handle(A.h, rt_map_new(A.rt, 1));
+  put(o, "visits", v);
+  rt_res_json(req, o);
+}
+
+static void post_logout(rt_value_t *req, void *data) {
+  (void)data;
+  cache_session_destroy(req);
+  rt_value_t *o = rt_handle(A.h, rt_map_new(A.rt, 1));
+  rt_value_t *t = rt_handle(A.h, RT_TRUE);
+  put(o, "ok", t);
+  rt_res_json(req, o);
+}
+
+static void get_debug_store(rt_value_t *req, void *data) {
+  (void)data;
+  cache_stats_t st;
+  cache_stats(A.store, &st);
+  char out[512];
+  int n = snprintf(out, sizeof out,
+                   "{\"type\":\"%s\",\"hits\":%llu,\"misses\":%llu,"
+                   "\"sets\":%llu,\"deletes\":%llu,\"evictions\":%llu,"
+                   "\"expirations\":%llu,\"errors\":%llu,"
+                   "\"reconnects\":%llu,\"entries\":%llu,\"bytes\":%llu,"
+                   "\"maxEntries\":%llu,\"maxBytes\":%llu}\n",
+                   A.store->type->scheme, (unsigned long long)st.hits,
+                   (unsigned long long)st.misses, (unsigned long long)st.sets,
+                   (unsigned long long)st.deletes,
+                   (unsigned long long)st.evictions,
+                   (unsigned long long)st.expirations,
+                   (unsigned long long)st.errors,
+                   (unsigned long long)st.reconnects,
+                   (unsigned long long)st.entries, (unsigned long long)st.bytes,
+                   (unsigned long long)st.max_entries,
+                   (unsigned long long)st.max_bytes);
+  rt_res_set_header(req, "Content-Type", "application/json; charset=utf-8");
+  rt_res_send(req, out, (size_t)n);
+}
+
+/* --- A cache for application data ----------------------------------------- */
+
+static rt_loop_t *app_loop;
+
+/* The slow computation: a 20 ms timer, then {"key", "computedAt"}. */
+static void computed(rt_loop_t *loop, void *data, rt_value_t *args,
+                     size_t nargs) {
+  (void)loop;
+  (void)nargs;
+  rt_value_t *o = rt_handle(A.h, rt_map_new(A.rt, 2));
+  put(o, "key", &args[0]);
+  rt_value_t *t = rt_handle(A.h, rt_number(A.rt, (double)time(NULL) * 1e3));
+  put(o, "computedAt", t);
+  cache_compute_done(data, 0, o);
+}
+
+static void compute_slowly(cache_flight_t *fl, const char *key, size_t klen,
+                           void *data) {
+  (void)data;
+  gc_scope_t sc;
+  gc_scope_open(A.h, &sc);
+  rt_value_t *k = rt_handle(A.h, rt_string_from_bytes(A.rt, key, klen));
+  if (rt_set_timeout(app_loop, 20, computed, fl, k, 1, NULL) < 0)
+    cache_compute_done(fl, -ENOMEM, NULL);
+  gc_scope_close(A.h, &sc);
+}
+
+static void cached_value(cache_store_t *st, int err, rt_value_t *v, bool hit,
+                         void *data) {
+  (void)st;
+  gc_persistent_t *p = data;
+  gc_scope_t sc;
+  gc_scope_open(A.h, &sc);
+  rt_value_t *req = rt_handle(A.h, (rt_value_t)gc_persistent_get(p));
+  gc_persistent_free(A.h, p);
+  if (err < 0) {
+    rt_next_error(req, 503, "cache unavailable");
+  } else {
+    rt_res_set_header(req, "X-Cache", hit ? "hit" : "miss");
+    rt_res_json(req, v);
+  }
+  gc_scope_close(A.h, &sc);
+}
+
+static void get_cached(rt_value_t *req, void *data) {
+  (void)data;
+  rt_value_t p = rt_req_get(req, RT_REQ_PARAMS);
+  rt_value_t k = rt_map_get_cstr(p, "key");
+  char key[300];
+  int n = snprintf(key, sizeof key, "cached:%.*s",
+                   (int)(rt_string_length(k) < 256 ? rt_string_length(k) : 256),
+                   rt_string_data(k));
+  gc_persistent_t *keep = gc_persistent_new(A.h, (void *)*req);
+  cache_get_or_compute(A.store, key, (size_t)n, 60000, compute_slowly, NULL,
+                       cached_value, keep);
+}
+
 /* Errors as JSON for API clients, text otherwise (as an express app's
  * error handler would). */
 static void on_error(rt_value_t *req, int err, void *data) {
@@ -279,6 +449,11 @@ static void usage(FILE *out) {
           "  --max-header-size BYTES    request line + headers (16384)\n"
           "  --max-body-size BYTES      any request body (1073741824)\n"
           "  --max-json-size BYTES      JSON/urlencoded/text bodies (102400)\n"
+          "  --store URL                session store (memory://; also\n"
+          "                             memory://?max-entries=N&max-bytes=M)\n"
+          "  --session-secret S         signs session cookies (also\n"
+          "                             TENURE_SESSION_SECRET; else random\n"
+          "                             per start, with a warning)\n"
           "  --help                     this text\n"
           "\n%s",
           gc_options_help());
@@ -307,6 +482,8 @@ int main(int argc, char **argv) {
   const char *access_log = NULL;
   uint64_t json_limit = 100 * 1024;
   A.upload_dir = "/tmp/tenure-uploads";
+  const char *store_url = "memory://";
+  const char *secret = getenv("TENURE_SESSION_SECRET");
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -372,6 +549,12 @@ int main(int argc, char **argv) {
       NUMBER(so.limits.max_body_bytes);
     } else if (strcmp(a, "--max-json-size") == 0) {
       NUMBER(json_limit);
+    } else if (strcmp(a, "--store") == 0) {
+      NEED_VALUE();
+      store_url = v;
+    } else if (strcmp(a, "--session-secret") == 0) {
+      NEED_VALUE();
+      secret = v;
     } else {
       fprintf(stderr, "tenure-server: unknown option %s (see --help)\n", a);
       return 2;
@@ -414,6 +597,24 @@ int main(int argc, char **argv) {
   rt_app_t *app;
   rt_loop_create(A.rt, &loop);
   rt_app_create(A.rt, &app);
+  char why[256];
+  if ((err = cache_open(loop, store_url, &A.store, why, sizeof why)) < 0) {
+    fprintf(stderr, "tenure-server: --store: %s\n", why);
+    return 2;
+  }
+  char random_secret[33];
+  if (secret == NULL || secret[0] == '\0') {
+    uint8_t b[16];
+    if (getrandom(b, sizeof b, 0) != sizeof b)
+      return 1;
+    for (int i = 0; i < 16; i++)
+      snprintf(random_secret + 2 * i, 3, "%02x", b[i]);
+    secret = random_secret;
+    fprintf(stderr, "tenure-server: warning: no --session-secret or "
+                    "TENURE_SESSION_SECRET: a random one for this start; "
+                    "sessions will not survive a restart or be shared "
+                    "between processes\n");
+  }
   if (log != NULL)
     rt_mw_access_log(app, log);
   rt_mw_response_time(app);
@@ -438,6 +639,24 @@ int main(int argc, char **argv) {
   rt_app_post(app, "/echo", post_echo, NULL);
   rt_app_post(app, "/upload", post_upload, NULL);
   rt_app_get(app, "/debug/heap", get_debug_heap, NULL);
+  app_loop = loop;
+  rt_app_get(app, "/cached/:key", get_cached, NULL);
+  /* Sessions after the routes that do not need them: those answer before
+   * the session middleware would run (layers go in order). */
+  cache_session_opts_t sopt;
+  cache_session_opts_init(&sopt);
+  const char *secrets[1] = {secret};
+  sopt.secrets = secrets;
+  sopt.nsecrets = 1;
+  if ((err = cache_session(app, A.store, &sopt)) < 0) {
+    fprintf(stderr, "tenure-server: sessions: %s\n", rt_strerror(err));
+    return 1;
+  }
+  rt_app_post(app, "/login", post_login, NULL);
+  rt_app_get(app, "/me", get_me, NULL);
+  rt_app_post(app, "/visit", post_visit, NULL);
+  rt_app_post(app, "/logout", post_logout, NULL);
+  rt_app_get(app, "/debug/store", get_debug_store, NULL);
   rt_app_use_error(app, NULL, on_error, NULL);
 
   err = rt_server_create(loop, app, &so, &A.server);
@@ -454,6 +673,8 @@ int main(int argc, char **argv) {
          rt_server_port(A.server));
   fflush(stdout);
   rt_loop_run(loop);
+  cache_close(A.store);
+  rt_loop_run(loop); /* the store's handles close */
   rt_server_destroy(A.server);
   rt_loop_destroy(loop);
   rt_app_destroy(app);

@@ -116,7 +116,7 @@ printf 'static file content\n' > "$tmp/static/a.txt"
 printf '<p>nested</p>\n' > "$tmp/static/sub/page.html"
 printf 'SECRET-OUTSIDE-STATIC\n' > "$tmp/secret.txt" # beside the static dir
 step "starting: TENURE_SERVER=$server tools/run.sh --listen 127.0.0.1:0 --static $tmp/static --upload-dir $tmp/up --max-old-space-size=16 (TENURE_OPTIONS='${TENURE_OPTIONS:-}')"
-TENURE_SERVER="$server" "$src/tools/run.sh" --listen 127.0.0.1:0 \
+TENURE_SESSION_SECRET=test-secret TENURE_SERVER="$server" "$src/tools/run.sh" --listen 127.0.0.1:0 \
   --static "$tmp/static" --upload-dir "$tmp/up" --max-old-space-size=16 \
   > "$tmp/server.out" 2> "$tmp/server.err" &
 pid=$!
@@ -360,6 +360,42 @@ ok "POST /users -> 405, Allow: $(header Allow)"
 req "${url}no/such/route"
 expect_status 404 "GET /no/such/route"
 ok "GET /no/such/route -> 404"
+
+# --- Sessions (cache/, memory://) ------------------------------------------------
+step "sessions: POST /login, GET /me, POST /visit, POST /logout (curl's cookie jar)"
+jar="$tmp/jar"
+req -c "$jar" -b "$jar" "${url}me"
+expect_status 401 "GET /me without a session"
+grep -q sid "$jar" 2>/dev/null && fail "GET /me without a session set a cookie"
+req -c "$jar" -b "$jar" -H 'Content-Type: application/json' -d '{"user":"ada"}' "${url}login"
+expect_status 200 "POST /login"
+expect_body '{"user":"ada"}' "POST /login"
+expect_header Set-Cookie '^sid=.*HttpOnly.*SameSite=Lax' "POST /login's cookie"
+req -c "$jar" -b "$jar" "${url}me"
+expect_status 200 "GET /me after login"
+expect_body '{"user":"ada"}' "GET /me after login"
+for n in 1 2 3; do
+  req -c "$jar" -b "$jar" -X POST "${url}visit"
+  expect_body "{\"visits\":$n}" "POST /visit #$n"
+done
+req -c "$jar" -b "$jar" -d 'user=' "${url}login"
+expect_status 400 "POST /login without a user"
+req -b 'sid=forged.signature' "${url}me"
+expect_status 401 "GET /me with a forged cookie"
+req -c "$jar" -b "$jar" -X POST "${url}logout"
+expect_body '{"ok":true}' "POST /logout"
+expect_header Set-Cookie '^sid=;.*Max-Age=0' "POST /logout clears the cookie"
+req -b "$jar" "${url}me"
+expect_status 401 "GET /me after logout"
+req "${url}debug/store"
+expect_json 'j["type"] == "memory" and j["sets"] >= 4 and j["entries"] == 0' "GET /debug/store"
+ok "sessions: no cookie without data, login sets a signed HttpOnly SameSite=Lax sid, /me and /visit see the session, a forged cookie is none, logout clears it and the store"
+step "GET /cached/:key: a slow value computed once"
+req "${url}cached/k1"
+expect_header X-Cache '^miss$' "GET /cached/k1 (first)"
+req "${url}cached/k1"
+expect_header X-Cache '^hit$' "GET /cached/k1 (again)"
+ok "GET /cached/k1: miss, then hit"
 
 # --- /debug/heap ------------------------------------------------------------
 step "GET /debug/heap"

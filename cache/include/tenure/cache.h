@@ -1,0 +1,150 @@
+/* cache.h -- tenure's cache layer: one asynchronous store interface with
+ * backends chosen by URL.
+ *
+ *   memory://?max-entries=N&max-bytes=M   a bounded in-heap LRU (default)
+ *
+ * (Redis, Redis Cluster and memcached backends come behind the same
+ * interface; see cache/DESIGN.md.)
+ *
+ * A store is a table of callbacks (cache_store_type_t, as Redis's dictType
+ * is) behind a common header.  Every operation answers through an
+ * error-first callback run from the event loop, never from inside the call
+ * (as node's stores defer theirs): ERR is 0 or a negative errno code, and
+ * cache_store_error gives a message.  Values are runtime values; the store
+ * keeps its own copy (the memory store a JSON text on the heap, remote
+ * stores the same text on the wire), so a value read back is a new value,
+ * never an alias of one a request is changing.
+ *
+ * GC safety: a value passed to cache_set is read (serialized) before the
+ * call returns; a value handed to a callback is a handle valid until the
+ * callback returns.
+ */
+#ifndef TENURE_CACHE_H
+#define TENURE_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <tenure/rt.h>
+#include <tenure/rt_loop.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CACHE_EXTERN RT_EXTERN
+
+typedef struct cache_store_s cache_store_t;
+
+/* GET's answer: VALUE is a handle to the value, or NULL on a miss (ERR 0)
+ * or an error. */
+typedef void (*cache_get_fn)(cache_store_t *st, int err, rt_value_t *value,
+                             void *data);
+typedef void (*cache_done_fn)(cache_store_t *st, int err, void *data);
+
+typedef struct cache_stats_s {
+  uint64_t hits, misses, sets, deletes;
+  uint64_t evictions;   /* entries dropped to stay within the bounds */
+  uint64_t expirations; /* entries dropped because their TTL passed */
+  uint64_t errors, reconnects;
+  uint64_t entries;     /* now */
+  uint64_t bytes;       /* now, as the store counts them */
+  uint64_t max_entries, max_bytes; /* bounds; 0 none */
+} cache_stats_t;
+
+/* A backend.  Every function pointer is set. */
+typedef struct cache_store_type_s {
+  const char *scheme; /* "memory", ... */
+  /* Opens a store for URL on LOOP.  Returns 0 or a negative code with a
+   * message in ERR (ERRLEN bytes). */
+  int (*open)(rt_loop_t *loop, const char *url, cache_store_t **out,
+              char *err, size_t errlen);
+  void (*get)(cache_store_t *st, const char *key, size_t klen,
+              cache_get_fn fn, void *data);
+  /* TTL_MS 0: no expiry. */
+  void (*set)(cache_store_t *st, const char *key, size_t klen,
+              const rt_value_t *value, uint64_t ttl_ms, cache_done_fn fn,
+              void *data);
+  void (*del)(cache_store_t *st, const char *key, size_t klen,
+              cache_done_fn fn, void *data);
+  /* Sets a new TTL on an entry (-ENOENT when absent). */
+  void (*touch)(cache_store_t *st, const char *key, size_t klen,
+                uint64_t ttl_ms, cache_done_fn fn, void *data);
+  void (*stats)(cache_store_t *st, cache_stats_t *out);
+  /* Frees the store; operations still pending get -ECANCELED first. */
+  void (*close)(cache_store_t *st);
+} cache_store_type_t;
+
+/* The header every store starts with. */
+struct cache_store_s {
+  const cache_store_type_t *type; /* read-only */
+  rt_loop_t *loop;                /* read-only */
+  char error[128];                /* the last error's message */
+  struct cache_flight_s *flights; /* private: cache_get_or_compute's */
+};
+
+/* Opens the store URL names (NULL or "" is memory://).  Returns 0, -EINVAL
+ * (a bad URL or an unknown scheme, said in ERR), or the backend's error. */
+CACHE_EXTERN int cache_open(rt_loop_t *loop, const char *url,
+                            cache_store_t **out, char *err, size_t errlen);
+CACHE_EXTERN void cache_close(cache_store_t *st);
+
+static inline void cache_get(cache_store_t *st, const char *key, size_t klen,
+                             cache_get_fn fn, void *data) {
+  st->type->get(st, key, klen, fn, data);
+}
+static inline void cache_set(cache_store_t *st, const char *key, size_t klen,
+                             const rt_value_t *value, uint64_t ttl_ms,
+                             cache_done_fn fn, void *data) {
+  st->type->set(st, key, klen, value, ttl_ms, fn, data);
+}
+static inline void cache_del(cache_store_t *st, const char *key, size_t klen,
+                             cache_done_fn fn, void *data) {
+  st->type->del(st, key, klen, fn, data);
+}
+static inline void cache_touch(cache_store_t *st, const char *key,
+                               size_t klen, uint64_t ttl_ms, cache_done_fn fn,
+                               void *data) {
+  st->type->touch(st, key, klen, ttl_ms, fn, data);
+}
+static inline void cache_stats(cache_store_t *st, cache_stats_t *out) {
+  st->type->stats(st, out);
+}
+/* The message of the last error (empty when none). */
+static inline const char *cache_store_error(const cache_store_t *st) {
+  return st->error;
+}
+
+/* --- Computing on a miss, once (single-flight) ------------------------------ */
+
+/* What a compute function answers through: call cache_compute_done once,
+ * now or from a later callback, with 0 and the value or an error. */
+typedef struct cache_flight_s cache_flight_t;
+typedef void (*cache_compute_fn)(cache_flight_t *fl, const char *key,
+                                 size_t klen, void *data);
+/* HIT: the value came from the store (else it was computed, or waited
+ * for). */
+typedef void (*cache_value_fn)(cache_store_t *st, int err, rt_value_t *value,
+                               bool hit, void *data);
+
+/* GC point.  The value of KEY: from the store, or computed by COMPUTE
+ * (CDATA) and stored with TTL_MS.  However many callers miss the same key
+ * at once, COMPUTE runs once and all of them get its result; an error is
+ * passed to all of them and not stored.  FN is called from the loop. */
+CACHE_EXTERN void cache_get_or_compute(cache_store_t *st, const char *key,
+                                       size_t klen, uint64_t ttl_ms,
+                                       cache_compute_fn compute, void *cdata,
+                                       cache_value_fn fn, void *data);
+/* Ends a computation: ERR 0 and *VALUE (a handle), or an error.  GC
+ * point (the waiting callers run). */
+CACHE_EXTERN void cache_compute_done(cache_flight_t *fl, int err,
+                                     const rt_value_t *value);
+
+/* The memory backend (memory://). */
+CACHE_EXTERN extern const cache_store_type_t cache_memory_type;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TENURE_CACHE_H */
