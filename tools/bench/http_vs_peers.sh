@@ -34,9 +34,9 @@
 #        TENURE_ARGS      extra tenure-server arguments (every tenure run); TENURE_OPTIONS
 #                         (heap flags) is passed through and shown in the table
 #        SKIP_INSTALL=1   do not apt-get install wrk/nginx
-# tenure-server always runs with --keep-alive-timeout 65000 (nginx's keepalive_timeout 65 s):
-# its default 5 s also applies to a new connection before its first request, which would
-# close c10k.py's idle connections (node waits headersTimeout, 60 s, there).
+# tenure-server always runs with --keep-alive-timeout 65000, nginx's keepalive_timeout (65 s),
+# so both keep an idle connection as long. (A connection before its first request waits
+# for the headers timeout, 60 s, as node's does.)
 # Output: $RESULTS_DIR/results.tsv (one row per wrk run), raw/ (wrk output), logs/ (server
 # logs), c10k.txt, gc/ (trace, /debug/heap JSON, RSS samples), env.txt, http-bench.md
 # (the markdown table, also printed on stdout).
