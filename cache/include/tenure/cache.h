@@ -2,9 +2,11 @@
  * backends chosen by URL.
  *
  *   memory://?max-entries=N&max-bytes=M   a bounded in-heap LRU (default)
+ *   redis://[:password@]host[:port][/db][?password=P&timeout-ms=N]
+ *                                         a Redis server (hiredis, async)
  *
- * (Redis, Redis Cluster and memcached backends come behind the same
- * interface; see cache/DESIGN.md.)
+ * (Redis Cluster and memcached backends come behind the same interface;
+ * see cache/DESIGN.md.)
  *
  * A store is a table of callbacks (cache_store_type_t, as Redis's dictType
  * is) behind a common header.  Every operation answers through an
@@ -143,6 +145,8 @@ CACHE_EXTERN void cache_compute_done(cache_flight_t *fl, int err,
 
 /* The memory backend (memory://). */
 CACHE_EXTERN extern const cache_store_type_t cache_memory_type;
+/* The Redis backend (redis://, hiredis on the loop's libuv). */
+CACHE_EXTERN extern const cache_store_type_t cache_redis_type;
 
 #ifdef __cplusplus
 }
