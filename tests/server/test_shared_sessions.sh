@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# test_shared_sessions.sh SERVER -- two tenure-server processes on one
+# real redis-server (started here on a free port) with the same secret
+# share sessions: a login on one is seen by the other, a change made on one
+# is seen by the next request on the other; with Redis stopped, session
+# routes answer 503 (and the rest of the server still answers); with Redis
+# back, sessions work again.
+set -euo pipefail
+server=$1
+command -v redis-server >/dev/null || { echo "redis-server not installed"; exit 1; }
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+rport=$(free_port)
+start_redis() {
+  redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no \
+    --daemonize no > "$tmp/redis.log" 2>&1 &
+  rpid=$!
+  pids+=("$rpid")
+  for _ in $(seq 100); do
+    redis-cli -p "$rport" ping 2>/dev/null | grep -q PONG && return 0
+    sleep 0.05
+  done
+  fail "redis-server did not start"
+}
+start_redis
+start_server() { # N
+  TENURE_SESSION_SECRET=shared-secret "$server" --listen 127.0.0.1:0 \
+    --store "redis://127.0.0.1:$rport/0" > "$tmp/s$1.out" 2> "$tmp/s$1.err" &
+  pids+=($!)
+  for _ in $(seq 100); do
+    u=$(sed -n 's|^tenure-server listening on \(http://.*/\)$|\1|p' "$tmp/s$1.out")
+    [ -n "$u" ] && { echo "$u"; return 0; }
+    sleep 0.05
+  done
+  fail "tenure-server $1 did not start: $(cat "$tmp/s$1.err")"
+}
+a=$(start_server 1)
+b=$(start_server 2)
+jar=$tmp/jar
+c() { curl -sS --max-time 10 -c "$jar" -b "$jar" "$@"; }
+out=$(c -H 'Content-Type: application/json' -d '{"user":"ada"}' "${a}login")
+[ "$out" = '{"user":"ada"}' ] || fail "login on A: $out"
+out=$(c "${b}me")
+[ "$out" = '{"user":"ada"}' ] || fail "/me on B after a login on A: $out"
+echo "ok - a login on server A is seen by server B"
+out=$(c -X POST "${b}visit"); [ "$out" = '{"visits":1}' ] || fail "visit on B: $out"
+out=$(c -X POST "${a}visit"); [ "$out" = '{"visits":2}' ] || fail "visit on A after B: $out"
+echo "ok - a change on one server is seen by the next request on the other"
+kill "$rpid"; wait "$rpid" 2>/dev/null || true
+code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -b "$jar" "${a}me")
+[ "$code" = 503 ] || fail "/me with Redis stopped: $code, expected 503"
+code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 "${a}hello")
+[ "$code" = 200 ] || fail "/hello with Redis stopped: $code"
+grep -q "503: session store" "$tmp/s1.err" || fail "no log line for the store failure"
+echo "ok - Redis stopped: session routes 503 with a log line, /hello still 200"
+start_redis
+ok=0
+for _ in $(seq 100); do # reconnect backoff is at most 5 s
+  out=$(c -H 'Content-Type: application/json' -d '{"user":"bob"}' "${a}login" || true)
+  [ "$out" = '{"user":"bob"}' ] && { ok=1; break; }
+  sleep 0.1
+done
+[ $ok = 1 ] || fail "no login after Redis came back: $out"
+out=$(c "${b}me")
+[ "$out" = '{"user":"bob"}' ] || fail "/me on B after Redis came back: $out"
+echo "ok - Redis back: both servers reconnect and share sessions again"
+echo "shared sessions: all checks passed"
