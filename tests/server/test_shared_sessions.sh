@@ -31,10 +31,14 @@ start_redis() {
   fail "redis-server did not start"
 }
 start_redis
+# Started in this shell (not in a $(...) subshell), so cleanup knows their
+# pids; url_of waits for the URL each prints.
 start_server() { # N
   TENURE_SESSION_SECRET=shared-secret "$server" --listen 127.0.0.1:0 \
     --store "redis://127.0.0.1:$rport/0" > "$tmp/s$1.out" 2> "$tmp/s$1.err" &
   pids+=($!)
+}
+url_of() { # N
   for _ in $(seq 100); do
     u=$(sed -n 's|^tenure-server listening on \(http://.*/\)$|\1|p' "$tmp/s$1.out")
     [ -n "$u" ] && { echo "$u"; return 0; }
@@ -42,8 +46,10 @@ start_server() { # N
   done
   fail "tenure-server $1 did not start: $(cat "$tmp/s$1.err")"
 }
-a=$(start_server 1)
-b=$(start_server 2)
+start_server 1
+start_server 2
+a=$(url_of 1)
+b=$(url_of 2)
 jar=$tmp/jar
 c() { curl -sS --max-time 10 -c "$jar" -b "$jar" "$@"; }
 out=$(c -H 'Content-Type: application/json' -d '{"user":"ada"}' "${a}login")
