@@ -18,28 +18,14 @@
 #include <openssl/hmac.h>
 
 #include <tenure/rt_cookie.h>
+
+#include "rt_internal.h"
 #include <tenure/rt_map.h>
 #include <tenure/rt_string.h>
 
 #define SIG_B64 43 /* 32 bytes of HMAC-SHA256 in unpadded base64 */
 
 /* --- Parsing ------------------------------------------------------------------ */
-
-static void trim(const char **s, size_t *n) {
-  while (*n > 0 && (**s == ' ' || **s == '\t')) {
-    (*s)++;
-    (*n)--;
-  }
-  while (*n > 0 && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
-    (*n)--;
-}
-
-static int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  c = (char)(c | 0x20);
-  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
 
 /* Percent-decodes V (N bytes) into OUT (N bytes of room); returns the
  * decoded length, or -1 when an escape is malformed (decodeURIComponent
@@ -54,8 +40,8 @@ static long decode(const char *v, size_t n, char *out) {
       out[o++] = v[i];
       continue;
     }
-    int a = i + 1 < n ? hexval(v[i + 1]) : -1;
-    int b = i + 2 < n ? hexval(v[i + 2]) : -1;
+    int a = i + 1 < n ? rt__hexval(v[i + 1]) : -1;
+    int b = i + 2 < n ? rt__hexval(v[i + 2]) : -1;
     if (a < 0 || b < 0)
       return -1;
     out[o++] = (char)(a * 16 + b);
@@ -79,8 +65,8 @@ int rt_cookie_each(const char *hdr, size_t len, rt_cookie_fn fn, void *data) {
       continue; /* no '=': skipped */
     const char *name = pair, *value = eq + 1;
     size_t nlen = (size_t)(eq - pair), vlen = plen - nlen - 1;
-    trim(&name, &nlen);
-    trim(&value, &vlen);
+    rt__trim_ows(&name, &nlen);
+    rt__trim_ows(&value, &vlen);
     if (nlen == 0)
       continue;
     if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"') {

@@ -101,10 +101,6 @@ int rt_encoding_lookup(const char *name, size_t len, rt_encoding_t *out) {
   return 0;
 }
 
-static bool is_ows(char c) {
-  return c == ' ' || c == '\t';
-}
-
 int rt_encoding_from_content_type(const char *v, size_t len,
                                   rt_encoding_t *out) {
   const char *e = v + len, *p = memchr(v, ';', len);
@@ -113,13 +109,13 @@ int rt_encoding_from_content_type(const char *v, size_t len,
   /* INV: p is at a ';' that starts a parameter, or at e. */
   while (p < e) {
     p++;
-    while (p < e && is_ows(*p))
+    while (p < e && rt__is_ows(*p))
       p++;
     const char *name = p;
     while (p < e && *p != '=' && *p != ';')
       p++;
     size_t nl = (size_t)(p - name);
-    while (nl > 0 && is_ows(name[nl - 1]))
+    while (nl > 0 && rt__is_ows(name[nl - 1]))
       nl--;
     if (p == e || *p == ';')
       continue; /* no value */
@@ -127,7 +123,7 @@ int rt_encoding_from_content_type(const char *v, size_t len,
     /* The value, unquoted; one byte too many says it is too long. */
     char val[RT_ENCODING_NAME_MAX + 1];
     size_t vl = 0;
-    while (p < e && is_ows(*p))
+    while (p < e && rt__is_ows(*p))
       p++;
     if (p < e && *p == '"') {
       for (p++; p < e && *p != '"'; p++) {
@@ -141,7 +137,7 @@ int rt_encoding_from_content_type(const char *v, size_t len,
       while (p < e && *p != ';')
         p++;
       size_t n = (size_t)(p - s);
-      while (n > 0 && is_ows(s[n - 1]))
+      while (n > 0 && rt__is_ows(s[n - 1]))
         n--;
       vl = n < sizeof val ? n : sizeof val;
       memcpy(val, s, vl);
@@ -220,14 +216,6 @@ static inline int unit_next(units_t *u) {
 }
 
 /* --- Encoding: text to bytes --------------------------------------------- */
-
-static inline int hex_value(int c) {
-  c &= 0xff;
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  c |= 0x20;
-  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
 
 /* Both alphabets: '+' and '-' are 62, '/' and '_' 63. */
 static inline int sextet(int c) {
@@ -335,9 +323,9 @@ static int encode_valid(const rt_encoding_t *enc, const uint8_t *p, size_t n,
   case RT_ENC_HEX:
     for (;;) {
       int a = unit_next(&u), b = a < 0 ? -1 : unit_next(&u);
-      if (b < 0 || hex_value(a) < 0 || hex_value(b) < 0)
+      if (b < 0 || rt__hexval(a) < 0 || rt__hexval(b) < 0)
         break;
-      *o++ = (uint8_t)(hex_value(a) << 4 | hex_value(b));
+      *o++ = (uint8_t)(rt__hexval(a) << 4 | rt__hexval(b));
     }
     break;
   default: { /* base64, base64url */

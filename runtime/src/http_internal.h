@@ -224,17 +224,6 @@ const char *x__status_text(int status);
 void x__dispatch(x__exchange_t *ex, rt_app_t *app);
 
 
-/* The value of hex digit C, or -1. */
-static inline int x__hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 static inline uint64_t x__now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -22,6 +22,8 @@
 #include <llhttp.h>
 #include <tenure/rt_http_parser.h>
 
+#include "rt_internal.h"
+
 #define LINE_OVERHEAD 4 /* ": " and CRLF of a header line */
 #define REQLINE_OVERHEAD 12 /* spaces, "HTTP/1.1", CRLF */
 
@@ -187,15 +189,6 @@ static bool ieq(const char *a, size_t n, const char *lit) {
   return true;
 }
 
-static void trim(const char **s, size_t *n) {
-  while (*n > 0 && (**s == ' ' || **s == '\t')) {
-    (*s)++;
-    (*n)--;
-  }
-  while (*n > 0 && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
-    (*n)--;
-}
-
 /* The framing checks llhttp leaves to us.  The head is handed to on_head
  * only from feed, after the bytes that ended it were checked (head_end):
  * on_headers_complete pauses llhttp every time. */
@@ -208,7 +201,7 @@ static int on_headers_complete(llhttp_t *ll) {
     size_t nl = p->hdr[i].name_len;
     const char *v = p->buf + p->hdr[i].value;
     size_t vl = p->hdr[i].value_len;
-    trim(&v, &vl);
+    rt__trim_ows(&v, &vl);
     if (ieq(name, nl, "host"))
       hosts++;
     else if (ieq(name, nl, "transfer-encoding")) {
@@ -251,7 +244,7 @@ static int deliver_head(rt_http_parser_t *p) {
     x->name_len = p->hdr[i].name_len;
     x->value = p->buf + p->hdr[i].value;
     x->value_len = p->hdr[i].value_len;
-    trim(&x->value, &x->value_len);
+    rt__trim_ows(&x->value, &x->value_len);
     if (ieq(x->name, x->name_len, "expect") &&
         ieq(x->value, x->value_len, "100-continue"))
       h.expect_continue = true;

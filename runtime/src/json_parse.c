@@ -130,15 +130,6 @@ static __attribute__((noinline)) int scratch_grow(parser_t *P, size_t need) {
   return 0;
 }
 
-static inline int hexval(uint8_t c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  c |= 0x20;
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  return -1;
-}
-
 /* Reads the 4 hex digits after "\u" at P (P points at 'u'). */
 static int read_u(parser_t *P, const uint8_t *p, const uint8_t *end,
                   uint32_t *cp) {
@@ -146,7 +137,7 @@ static int read_u(parser_t *P, const uint8_t *p, const uint8_t *end,
   for (int i = 1; i <= 4; i++) {
     if (p + i >= end)
       FAIL(end, "a hex digit");
-    int d = hexval(p[i]);
+    int d = rt__hexval(p[i]);
     if (d < 0)
       FAIL(p + i, "a hex digit");
     x = x << 4 | (uint32_t)d;

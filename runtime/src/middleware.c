@@ -101,8 +101,8 @@ static int safe_path(const char *p, size_t n, char *out) {
   for (size_t i = 0; i < n; i++) {
     char c = p[i];
     if (c == '%') {
-      int a = i + 2 < n ? x__hexval(p[i + 1]) : -1;
-      int b = i + 2 < n ? x__hexval(p[i + 2]) : -1;
+      int a = i + 2 < n ? rt__hexval(p[i + 1]) : -1;
+      int b = i + 2 < n ? rt__hexval(p[i + 2]) : -1;
       if (a < 0 || b < 0)
         return 400;
       c = (char)(a * 16 + b);

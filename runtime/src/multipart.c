@@ -34,6 +34,8 @@
 #include <tenure/rt_array.h>
 #include <tenure/rt_map.h>
 #include <tenure/rt_multipart.h>
+
+#include "rt_internal.h"
 #include <tenure/rt_string.h>
 
 #define BOUNDARY_MAX 70 /* RFC 2046 */
@@ -61,29 +63,6 @@ static bool eq_ci(const char *s, size_t n, const char *lit) {
   return true;
 }
 
-static bool is_ows(char c) { return c == ' ' || c == '\t'; }
-
-static bool is_tchar(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c >= '0' && c <= '9') || (c != 0 && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-static void trim(const char **s, size_t *n) {
-  while (*n > 0 && is_ows(**s)) {
-    (*s)++;
-    (*n)--;
-  }
-  while (*n > 0 && is_ows((*s)[*n - 1]))
-    (*n)--;
-}
-
-static int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  c = (char)(c | 0x20);
-  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Reads the parameter ";name=value" at S[*I..N) of a header value (after
  * its type).  The value, unquoted, goes to OUT (CAP bytes).  Returns 1 (a
  * parameter), 0 (the end), -1 (malformed) or -2 (the value is longer than
@@ -92,32 +71,32 @@ static int next_param(const char *s, size_t n, size_t *i, const char **name,
                       size_t *name_len, char *out, size_t cap,
                       size_t *out_len) {
   size_t k = *i;
-  while (k < n && is_ows(s[k]))
+  while (k < n && rt__is_ows(s[k]))
     k++;
   if (k == n)
     return 0;
   if (s[k] != ';')
     return -1;
   k++;
-  while (k < n && is_ows(s[k]))
+  while (k < n && rt__is_ows(s[k]))
     k++;
   if (k == n) {
     *i = k;
     return 0; /* a trailing ';' */
   }
   size_t ns = k;
-  while (k < n && is_tchar((unsigned char)s[k]))
+  while (k < n && rt__is_tchar((unsigned char)s[k]))
     k++;
   if (k == ns)
     return -1;
   *name = s + ns;
   *name_len = k - ns;
-  while (k < n && is_ows(s[k]))
+  while (k < n && rt__is_ows(s[k]))
     k++;
   if (k == n || s[k] != '=')
     return -1;
   k++;
-  while (k < n && is_ows(s[k]))
+  while (k < n && rt__is_ows(s[k]))
     k++;
   size_t o = 0;
   if (k < n && s[k] == '"') {
@@ -141,7 +120,7 @@ static int next_param(const char *s, size_t n, size_t *i, const char **name,
     while (k < n && s[k] != ';')
       k++;
     size_t ve = k;
-    while (ve > vs && is_ows(s[ve - 1]))
+    while (ve > vs && rt__is_ows(s[ve - 1]))
       ve--;
     if (ve == vs)
       return -1;
@@ -166,7 +145,7 @@ static void media_type(const char *s, size_t n, const char **t, size_t *tl,
   size_t e = semi != NULL ? (size_t)(semi - s) : n;
   *t = s;
   *tl = e;
-  trim(t, tl);
+  rt__trim_ows(t, tl);
   *rest = e;
 }
 
@@ -507,9 +486,9 @@ static int disposition(rt_multipart_t *p, const char *v, size_t n,
     for (const char *s = q2 + 1; s < fnx + fnx_len; s++) {
       unsigned c = (unsigned char)*s;
       if (c == '%') {
-        if (s + 2 >= fnx + fnx_len || hexval(s[1]) < 0 || hexval(s[2]) < 0)
+        if (s + 2 >= fnx + fnx_len || rt__hexval(s[1]) < 0 || rt__hexval(s[2]) < 0)
           return malformed(p, "a bad %-escape in filename*");
-        c = (unsigned)(hexval(s[1]) * 16 + hexval(s[2]));
+        c = (unsigned)(rt__hexval(s[1]) * 16 + rt__hexval(s[2]));
         s += 2;
       }
       if (latin1 && c >= 0x80) {
@@ -540,18 +519,18 @@ static int headers_done(rt_multipart_t *p) {
       break; /* the empty line: the last */
     if (memchr(line, '\r', ll) != NULL)
       return malformed(p, "a bare CR in part headers");
-    if (is_ows(line[0]))
+    if (rt__is_ows(line[0]))
       return malformed(p, "a folded part header line");
     const char *colon = memchr(line, ':', ll);
     size_t nl = colon != NULL ? (size_t)(colon - line) : 0;
     for (size_t k = 0; k < nl; k++)
-      if (!is_tchar((unsigned char)line[k]))
+      if (!rt__is_tchar((unsigned char)line[k]))
         nl = 0;
     if (nl == 0)
       return malformed(p, "a part header line is not \"Name: value\"");
     const char *v = colon + 1;
     size_t vl = ll - nl - 1;
-    trim(&v, &vl);
+    rt__trim_ows(&v, &vl);
     if (eq_ci(line, nl, "content-disposition")) {
       if (cd != NULL)
         return malformed(p, "a part has two Content-Disposition headers");

@@ -79,16 +79,11 @@ const char *x__status_text(int st) {
 
 /* --- Headers ---------------------------------------------------------------- */
 
-static bool is_tchar(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c >= '0' && c <= '9') || (c != 0 && strchr("!#$%&'*+-.^_`|~", c));
-}
-
 static bool valid_name(const char *n) {
   if (n == NULL || *n == '\0')
     return false;
   for (; *n; n++)
-    if (!is_tchar((unsigned char)*n))
+    if (!rt__is_tchar((unsigned char)*n))
       return false;
   return true;
 }

@@ -301,7 +301,7 @@ static ssize_t pct_decode(const char *p, size_t n, char *out) {
     }
     if (i + 2 >= n)
       return -1;
-    int a = x__hexval(p[i + 1]), b = x__hexval(p[i + 2]);
+    int a = rt__hexval(p[i + 1]), b = rt__hexval(p[i + 2]);
     if (a < 0 || b < 0)
       return -1;
     out[o++] = (char)(a * 16 + b);

@@ -21,6 +21,37 @@
 #define RT__LIKELY GC_LIKELY
 #define RT__UNLIKELY GC_UNLIKELY
 
+/* --- Text helpers shared by the parsers ----------------------------------- */
+
+/* The value of hex digit C, or -1. */
+static inline int rt__hexval(int c) {
+  c &= 0xff;
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  c |= 0x20;
+  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* HTTP's optional whitespace (RFC 9110 5.6.3). */
+static inline bool rt__is_ows(int c) { return c == ' ' || c == '\t'; }
+
+/* Drops OWS around *S (*N bytes). */
+static inline void rt__trim_ows(const char **s, size_t *n) {
+  while (*n > 0 && rt__is_ows(**s)) {
+    (*s)++;
+    (*n)--;
+  }
+  while (*n > 0 && rt__is_ows((*s)[*n - 1]))
+    (*n)--;
+}
+
+/* RFC 9110's tchar: the characters of a token (header names, methods,
+ * parameter names). */
+static inline bool rt__is_tchar(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || (c != 0 && strchr("!#$%&'*+-.^_`|~", c));
+}
+
 /* --- Layouts ------------------------------------------------------------ */
 
 typedef struct rt__number_s {

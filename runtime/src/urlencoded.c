@@ -20,6 +20,8 @@
 #include <tenure/rt_string.h>
 #include <tenure/rt_urlencoded.h>
 
+#include "rt_internal.h"
+
 /* qs's default depth; parameterLimit of body-parser. */
 #define DEFAULT_MAX_KEYS 1000
 #define DEFAULT_MAX_DEPTH 5
@@ -57,13 +59,6 @@ static int split(const char *s, size_t len, raw_fn fn, void *data) {
   return 0;
 }
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  c = (char)(c | 0x20);
-  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Decodes S (N bytes) into OUT (room for N): '+' is a space, a valid %XX
  * its byte, a malformed escape stays as written.  Returns the length. */
 static size_t decode(const char *s, size_t n, char *out) {
@@ -72,9 +67,9 @@ static size_t decode(const char *s, size_t n, char *out) {
     char c = s[i];
     if (c == '+') {
       out[o++] = ' ';
-    } else if (c == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
-               hexval(s[i + 2]) >= 0) {
-      out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+    } else if (c == '%' && i + 2 < n && rt__hexval(s[i + 1]) >= 0 &&
+               rt__hexval(s[i + 2]) >= 0) {
+      out[o++] = (char)(rt__hexval(s[i + 1]) * 16 + rt__hexval(s[i + 2]));
       i += 2;
     } else {
       out[o++] = c;

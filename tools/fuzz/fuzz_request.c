@@ -701,7 +701,7 @@ static counts_t check_responses(const char *all, size_t total) {
           BAD("an empty chunk-size line");
         size_t sz = 0;
         for (const char *d = q; d < e; d++) {
-          int x = x__hexval(*d);
+          int x = rt__hexval(*d);
           if (x < 0)
             BAD("a bad chunk size");
           sz = sz * 16 + (size_t)x;
