@@ -323,13 +323,15 @@ static void get_debug_store(rt_value_t *req, void *data) {
   (void)data;
   cache_stats_t st;
   cache_stats(A.store, &st);
-  char out[512];
+  char out[768];
   int n = snprintf(out, sizeof out,
                    "{\"type\":\"%s\",\"hits\":%llu,\"misses\":%llu,"
                    "\"sets\":%llu,\"deletes\":%llu,\"evictions\":%llu,"
                    "\"expirations\":%llu,\"errors\":%llu,"
                    "\"reconnects\":%llu,\"entries\":%llu,\"bytes\":%llu,"
-                   "\"maxEntries\":%llu,\"maxBytes\":%llu}\n",
+                   "\"maxEntries\":%llu,\"maxBytes\":%llu,"
+                   "\"latency\":{\"samples\":%llu,\"p50Ms\":%.3f,"
+                   "\"p99Ms\":%.3f}}\n",
                    A.store->type->scheme, (unsigned long long)st.hits,
                    (unsigned long long)st.misses, (unsigned long long)st.sets,
                    (unsigned long long)st.deletes,
@@ -339,7 +341,9 @@ static void get_debug_store(rt_value_t *req, void *data) {
                    (unsigned long long)st.reconnects,
                    (unsigned long long)st.entries, (unsigned long long)st.bytes,
                    (unsigned long long)st.max_entries,
-                   (unsigned long long)st.max_bytes);
+                   (unsigned long long)st.max_bytes,
+                   (unsigned long long)st.latency_samples,
+                   st.latency_p50_us / 1000.0, st.latency_p99_us / 1000.0);
   rt_res_set_header(req, "Content-Type", "application/json; charset=utf-8");
   rt_res_send(req, out, (size_t)n);
 }

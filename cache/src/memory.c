@@ -24,6 +24,8 @@
 
 #include <tenure/cache.h>
 
+#include "cache_internal.h"
+
 #define DEFAULT_MAX_ENTRIES 100000
 #define DEFAULT_MAX_BYTES (64u << 20)
 #define ENTRY_OVERHEAD 64     /* counted per entry beside key and text */
@@ -152,6 +154,7 @@ typedef struct op_s {
   cache_get_fn get;
   cache_done_fn done;
   void *data;
+  uint64_t t0; /* cache__now_us() at the call */
 } op_t;
 
 static void free_store(mem_t *m) {
@@ -183,6 +186,7 @@ static void run_op(rt_loop_t *loop, void *data, rt_value_t *args,
   mem_t *m = op->m;
   (void)loop;
   int err = m->closing && op->err == 0 ? -ECANCELED : op->err;
+  cache__latency_record(&m->base, op->t0);
   if (op->kind == OP_GET)
     op->get(&m->base, err, err == 0 && nargs > 0 && args[0] != RT_NONE
                                ? &args[0]
@@ -207,7 +211,7 @@ static void answer(mem_t *m, int kind, int err, cache_get_fn get,
       done(&m->base, -ENOMEM, data);
     return;
   }
-  *op = (op_t){m, kind, err, get, done, data};
+  *op = (op_t){m, kind, err, get, done, data, cache__now_us()};
   rt_value_t args[1] = {value};
   if (rt_next_tick(m->base.loop, run_op, op, args, 1) < 0) {
     free(op);

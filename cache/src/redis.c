@@ -39,6 +39,8 @@
 
 #include <tenure/cache.h>
 
+#include "cache_internal.h"
+
 #define DEFAULT_PORT 6379
 #define DEFAULT_TIMEOUT_MS 1000
 #define BACKOFF_MIN_MS 100
@@ -55,6 +57,7 @@ typedef struct cmd_s {
   int kind;
   bool answered, sent;
   uint64_t deadline; /* uv_now ms */
+  uint64_t t0;       /* cache__now_us() at the call */
   uint64_t ttl_ms;
   cache_get_fn get;
   cache_done_fn done;
@@ -131,6 +134,7 @@ typedef struct later_s {
   cache_get_fn get;
   cache_done_fn done;
   void *data;
+  uint64_t t0;
 } later_t;
 
 static void run_later(rt_loop_t *loop, void *data, rt_value_t *args,
@@ -139,6 +143,7 @@ static void run_later(rt_loop_t *loop, void *data, rt_value_t *args,
   (void)loop;
   (void)args;
   (void)nargs;
+  cache__latency_record(&l->r->base, l->t0);
   if (l->get != NULL)
     l->get(&l->r->base, l->err, NULL, l->data);
   else if (l->done != NULL)
@@ -154,7 +159,7 @@ static void answer_later(redis_t *r, int err, cache_get_fn get,
   r->st.errors++;
   later_t *l = malloc(sizeof *l);
   if (l != NULL) {
-    *l = (later_t){r, err, get, done, data};
+    *l = (later_t){r, err, get, done, data, cache__now_us()};
     if (rt_next_tick(r->base.loop, run_later, l, NULL, 0) == 0) {
       r->refs++;
       return;
@@ -173,6 +178,7 @@ static void answer_err(redis_t *r, cmd_t *c, int err) {
   c->answered = true;
   unlink_cmd(r, c);
   r->st.errors++;
+  cache__latency_record(&r->base, c->t0);
   if (c->get != NULL)
     c->get(&r->base, err, NULL, c->data);
   else if (c->done != NULL)
@@ -251,6 +257,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
   }
   if (err < 0)
     r->st.errors++;
+  cache__latency_record(&r->base, c->t0);
   if (c->kind == C_GET) {
     gc_scope_t sc;
     gc_scope_open(r->h, &sc);
@@ -602,7 +609,7 @@ static void submit(redis_t *r, int kind, const char *key, size_t klen,
     memcpy(buf + klen, json, jlen);
   *c = (cmd_t){.r = r, .kind = kind, .deadline = uv_now(r->uv) + r->timeout_ms,
                .ttl_ms = ttl_ms, .get = get, .done = done, .data = data,
-               .buf = buf, .klen = klen, .jlen = jlen};
+               .buf = buf, .klen = klen, .jlen = jlen, .t0 = cache__now_us()};
   c->prev = r->tail;
   if (r->tail != NULL)
     r->tail->next = c;

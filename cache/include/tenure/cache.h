@@ -53,7 +53,19 @@ typedef struct cache_stats_s {
   uint64_t entries;     /* now */
   uint64_t bytes;       /* now, as the store counts them */
   uint64_t max_entries, max_bytes; /* bounds; 0 none */
+  /* Latency from an operation's call to its answer, errors included, over
+   * about the last CACHE_LATENCY_WINDOW operations (the counts are halved
+   * each time that many more have been recorded).  Percentiles are the
+   * upper edge of a log-linear bucket: at most 1/8 above the true value.
+   * 0 when no operation was recorded. */
+  uint64_t latency_samples;
+  uint64_t latency_p50_us, latency_p99_us;
 } cache_stats_t;
+
+#define CACHE_LATENCY_WINDOW 65536u
+/* The histogram's buckets: 8 per power of two of microseconds, from 0 to
+ * 2^40 us. */
+#define CACHE_LATENCY_BUCKETS 312u
 
 /* A backend.  Every function pointer is set. */
 typedef struct cache_store_type_s {
@@ -84,6 +96,8 @@ struct cache_store_s {
   rt_loop_t *loop;                /* read-only */
   char error[128];                /* the last error's message */
   struct cache_flight_s *flights; /* private: cache_get_or_compute's */
+  uint32_t latency[CACHE_LATENCY_BUCKETS]; /* private: the histogram */
+  uint32_t latency_n;                      /* private: its total */
 };
 
 /* Opens the store URL names (NULL or "" is memory://).  Returns 0, -EINVAL
@@ -110,9 +124,8 @@ static inline void cache_touch(cache_store_t *st, const char *key,
                                void *data) {
   st->type->touch(st, key, klen, ttl_ms, fn, data);
 }
-static inline void cache_stats(cache_store_t *st, cache_stats_t *out) {
-  st->type->stats(st, out);
-}
+/* The backend's counters, with the latency percentiles filled in. */
+CACHE_EXTERN void cache_stats(cache_store_t *st, cache_stats_t *out);
 /* The message of the last error (empty when none). */
 static inline const char *cache_store_error(const cache_store_t *st) {
   return st->error;
