@@ -6,229 +6,14 @@
  * back), a paused server (-ETIMEDOUT within timeout-ms, the late reply
  * ignored), close with commands in flight (-ECANCELED), bad URLs.  Skipped
  * when redis-server is not installed. */
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
-#include <uv.h>
+#include "store_test.h"
 
-#include "rt_test.h"
-
-#include <tenure/cache.h>
-#include <tenure/rt_loop.h>
-
-/* --- redis-server processes ----------------------------------------------- */
-
-static bool have_redis(void) {
-  const char *path = getenv("PATH");
-  char buf[4096];
-  snprintf(buf, sizeof buf, "%s", path != NULL ? path : "/usr/bin:/bin");
-  for (char *save = NULL, *d = strtok_r(buf, ":", &save); d != NULL;
-       d = strtok_r(NULL, ":", &save)) {
-    char f[4200];
-    snprintf(f, sizeof f, "%s/redis-server", d);
-    if (access(f, X_OK) == 0)
-      return true;
-  }
-  return false;
-}
-
-static int free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET,
-                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t al = sizeof a;
-  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-  assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-static bool accepts(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET,
-                          .sin_port = htons((uint16_t)port),
-                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-  close(fd);
-  return ok;
-}
-
-/* Starts redis-server on PORT (PASSWORD: --requirepass) and waits until it
- * accepts.  The child dies with the test (PR_SET_PDEATHSIG). */
-static pid_t start_redis(int port, const char *password) {
-  char p[16];
-  snprintf(p, sizeof p, "%d", port);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int null = open("/dev/null", O_RDWR);
-    dup2(null, 0);
-    dup2(null, 1);
-    dup2(null, 2);
-    if (password != NULL)
-      execlp("redis-server", "redis-server", "--port", p, "--bind",
-             "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize",
-             "no", "--requirepass", password, (char *)NULL);
-    else
-      execlp("redis-server", "redis-server", "--port", p, "--bind",
-             "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize",
-             "no", (char *)NULL);
-    _exit(127);
-  }
-  for (int i = 0; i < 1000 && !accepts(port); i++)
-    usleep(10000);
-  if (!accepts(port)) {
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    fail_msg("redis-server on port %d does not accept", port);
-  }
-  return pid;
-}
-
-static void stop_redis(pid_t pid) {
-  kill(pid, SIGCONT);
-  kill(pid, SIGKILL);
-  waitpid(pid, NULL, 0);
-}
-
-/* --- The store under test ------------------------------------------------- */
-
-typedef struct env_s {
-  rt_runtime_t *rt;
-  gc_heap_t *h;
-  rt_loop_t *loop;
-  cache_store_t *st;
-} env_t;
-
-static void env_init(env_t *e) {
-  e->rt = rt_test_runtime();
-  e->h = rt_heap(e->rt);
-  assert_int_equal(rt_loop_create(e->rt, &e->loop), 0);
-  e->st = NULL;
-}
-
-static cache_store_t *store(env_t *e, const char *fmt, int port) {
-  char url[256], err[256];
-  snprintf(url, sizeof url, fmt, port);
-  cache_store_t *st = NULL;
-  int r = cache_open(e->loop, url, &st, err, sizeof err);
-  if (r != 0)
-    fail_msg("%s: %s", url, err);
-  return st;
-}
-
-static void env_done(env_t *e) {
-  rt_loop_run(e->loop); /* the store's handles close */
-  assert_int_equal(rt_loop_destroy(e->loop), 0);
-  rt_runtime_destroy(e->rt);
-}
-
-typedef struct seen_s {
-  int calls, err;
-  bool hit;
-  char json[256];
-} seen_t;
-
-static void on_get(cache_store_t *st, int err, rt_value_t *v, void *data) {
-  seen_t *s = data;
-  s->calls++;
-  s->err = err;
-  s->hit = v != NULL;
-  s->json[0] = '\0';
-  if (v != NULL) {
-    rt_strbuf_t b;
-    rt_strbuf_init(&b);
-    rt_json_stringify(rt_loop_runtime(st->loop), *v, NULL, &b);
-    snprintf(s->json, sizeof s->json, "%.*s", (int)b.len, b.data);
-    rt_strbuf_free(&b);
-  }
-}
-
-static void on_done(cache_store_t *st, int err, void *data) {
-  seen_t *s = data;
-  (void)st;
-  s->calls++;
-  s->err = err;
-}
-
-static rt_value_t *json(env_t *e, const char *text) {
-  rt_value_t *v = rt_handle(e->h, RT_NONE);
-  assert_int_equal(rt_json_parse(e->rt, text, strlen(text), NULL, v, NULL),
-                   0);
-  return v;
-}
-
-static void get_in(env_t *e, cache_store_t *st, const char *key, seen_t *s) {
-  memset(s, 0, sizeof *s);
-  cache_get(st, key, strlen(key), on_get, s);
-  assert_int_equal(s->calls, 0); /* never from inside the call */
-  rt_loop_run(e->loop);
-  assert_int_equal(s->calls, 1);
-}
-
-static void get(env_t *e, const char *key, seen_t *s) {
-  get_in(e, e->st, key, s);
-}
-
-static int set_in(env_t *e, cache_store_t *st, const char *key,
-                  const char *text, uint64_t ttl) {
-  seen_t s = {0};
-  gc_scope_t sc;
-  gc_scope_open(e->h, &sc);
-  cache_set(st, key, strlen(key), json(e, text), ttl, on_done, &s);
-  gc_scope_close(e->h, &sc);
-  assert_int_equal(s.calls, 0);
-  rt_loop_run(e->loop);
-  assert_int_equal(s.calls, 1);
-  return s.err;
-}
-
-static void set(env_t *e, const char *key, const char *text, uint64_t ttl,
-                int want) {
-  assert_int_equal(set_in(e, e->st, key, text, ttl), want);
-}
-
-static int touch(env_t *e, const char *key, uint64_t ttl) {
-  seen_t d = {0};
-  cache_touch(e->st, key, strlen(key), ttl, on_done, &d);
-  assert_int_equal(d.calls, 0);
-  rt_loop_run(e->loop);
-  assert_int_equal(d.calls, 1);
-  return d.err;
-}
-
-static void stop(rt_loop_t *loop, void *data, rt_value_t *args,
-                 size_t nargs) {
-  rt_loop_stop(loop);
-  (void)data;
-  (void)args;
-  (void)nargs;
-}
-
-/* Runs the loop for MS (an idle store keeps nothing alive; commands
- * waiting for an answer would keep it running past MS). */
-static void pump(env_t *e, uint64_t ms) {
-  assert_int_equal(rt_set_timeout(e->loop, ms, stop, NULL, NULL, 0, NULL), 0);
-  rt_loop_run(e->loop);
-}
-
-static int scale_ms(int ms) { return test_under_valgrind() ? ms * 8 : ms; }
-
-#define SKIP_WITHOUT_REDIS()                                                 \
-  do {                                                                       \
-    if (!have_redis()) {                                                     \
-      print_message("redis-server is not installed (tools/deps.sh test)\n"); \
-      skip();                                                                \
-    }                                                                        \
+#define SKIP_WITHOUT_REDIS()                                                   \
+  do {                                                                         \
+    if (!have_program("redis-server")) {                                       \
+      print_message("redis-server is not installed (tools/deps.sh test)\n");   \
+      skip();                                                                  \
+    }                                                                          \
   } while (0)
 
 /* --- Tests ---------------------------------------------------------------- */
@@ -316,7 +101,7 @@ static void test_redis_basics(void **state) {
   assert_true(st.errors >= 1);
   cache_close(e.st);
   env_done(&e);
-  stop_redis(pid);
+  stop_server(pid);
 }
 
 static void test_redis_ttl(void **state) {
@@ -343,7 +128,7 @@ static void test_redis_ttl(void **state) {
   assert_true(s.hit);
   cache_close(e.st);
   env_done(&e);
-  stop_redis(pid);
+  stop_server(pid);
 }
 
 static void test_redis_auth_select(void **state) {
@@ -360,8 +145,7 @@ static void test_redis_auth_select(void **state) {
   assert_int_equal(s.err, 0);
   assert_string_equal(s.json, "\"in db 3\"");
   /* The same server, db 0, the password as a parameter: not there. */
-  cache_store_t *db0 = store(&e, "redis://127.0.0.1:%d?password=s3cret",
-                             port);
+  cache_store_t *db0 = store(&e, "redis://127.0.0.1:%d?password=s3cret", port);
   get_in(&e, db0, "x", &s);
   assert_int_equal(s.err, 0);
   assert_false(s.hit);
@@ -386,7 +170,7 @@ static void test_redis_auth_select(void **state) {
   cache_close(none);
   cache_close(e.st);
   env_done(&e);
-  stop_redis(pid);
+  stop_server(pid);
 }
 
 static void test_redis_kill_and_reconnect(void **state) {
@@ -462,7 +246,7 @@ static void test_redis_kill_and_reconnect(void **state) {
   assert_true(st.errors >= N);
   cache_close(e.st);
   env_done(&e);
-  stop_redis(pid);
+  stop_server(pid);
 }
 
 static void test_redis_timeout(void **state) {
@@ -507,7 +291,7 @@ static void test_redis_timeout(void **state) {
   assert_int_equal(c1.err, -ECANCELED);
   assert_int_equal(c2.calls, 1);
   assert_int_equal(c2.err, -ECANCELED);
-  stop_redis(pid);
+  stop_server(pid);
 }
 
 /* No server at all: commands fail (never hang), close is clean. */
@@ -532,12 +316,16 @@ static void test_redis_bad_urls(void **state) {
   rt_runtime_t *rt = rt_test_runtime();
   rt_loop_t *loop;
   assert_int_equal(rt_loop_create(rt, &loop), 0);
-  static const char *const bad[] = {
-      "redis://host:port",          "redis://host:0",
-      "redis://host:99999",         "redis://host/db",
-      "redis://host?timeout-ms=0",  "redis://host?timeout-ms=x",
-      "redis://host?colour=blue",   "redis://host?password",
-      "redis://:@host",             "redis://user@host"};
+  static const char *const bad[] = {"redis://host:port",
+                                    "redis://host:0",
+                                    "redis://host:99999",
+                                    "redis://host/db",
+                                    "redis://host?timeout-ms=0",
+                                    "redis://host?timeout-ms=x",
+                                    "redis://host?colour=blue",
+                                    "redis://host?password",
+                                    "redis://:@host",
+                                    "redis://user@host"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     cache_store_t *st = NULL;
     char err[256] = "";

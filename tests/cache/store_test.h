@@ -1,0 +1,244 @@
+/* store_test.h -- what the cache/ tests share: starting real servers
+ * (redis-server, memcached, ...) on free loopback ports as children that
+ * die with the test, and driving a store's asynchronous calls to their
+ * answer on a loop.  Header-only: each test is one executable. */
+#ifndef TENURE_STORE_TEST_H
+#define TENURE_STORE_TEST_H
+
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "rt_test.h"
+
+#include <tenure/cache.h>
+#include <tenure/rt_loop.h>
+
+/* --- Server processes ----------------------------------------------------- */
+
+/* Whether PROG is an executable on PATH. */
+static inline bool have_program(const char *prog) {
+  const char *path = getenv("PATH");
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", path != NULL ? path : "/usr/bin:/bin");
+  for (char *save = NULL, *d = strtok_r(buf, ":", &save); d != NULL;
+       d = strtok_r(NULL, ":", &save)) {
+    char f[4200];
+    snprintf(f, sizeof f, "%s/%s", d, prog);
+    if (access(f, X_OK) == 0)
+      return true;
+  }
+  return false;
+}
+
+static inline int free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t al = sizeof a;
+  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+static inline bool accepts(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_port = htons((uint16_t)port),
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+  close(fd);
+  return ok;
+}
+
+/* Runs ARGV (NULL-terminated; argv[0] looked up on PATH) with its output
+ * thrown away, and waits until something accepts on PORT.  The child dies
+ * with the test (PR_SET_PDEATHSIG). */
+static inline pid_t spawn_server(char *const argv[], int port) {
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int null = open("/dev/null", O_RDWR);
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+    execvp(argv[0], argv);
+    _exit(127);
+  }
+  for (int i = 0; i < 1000 && !accepts(port); i++)
+    usleep(10000);
+  if (!accepts(port)) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    fail_msg("%s on port %d does not accept", argv[0], port);
+  }
+  return pid;
+}
+
+/* Kills a server (also a paused one) and reaps it. */
+static inline void stop_server(pid_t pid) {
+  kill(pid, SIGCONT);
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+}
+
+/* Starts redis-server on PORT (PASSWORD: --requirepass) and waits until it
+ * accepts. */
+static inline pid_t start_redis(int port, const char *password) {
+  char p[16];
+  snprintf(p, sizeof p, "%d", port);
+  char *argv[] = {"redis-server",
+                  "--port",
+                  p,
+                  "--bind",
+                  "127.0.0.1",
+                  "--save",
+                  "",
+                  "--appendonly",
+                  "no",
+                  "--daemonize",
+                  "no",
+                  password != NULL ? "--requirepass" : NULL,
+                  (char *)password,
+                  NULL};
+  return spawn_server(argv, port);
+}
+
+/* --- The store under test ------------------------------------------------- */
+
+typedef struct env_s {
+  rt_runtime_t *rt;
+  gc_heap_t *h;
+  rt_loop_t *loop;
+  cache_store_t *st;
+} env_t;
+
+static inline void env_init(env_t *e) {
+  e->rt = rt_test_runtime();
+  e->h = rt_heap(e->rt);
+  assert_int_equal(rt_loop_create(e->rt, &e->loop), 0);
+  e->st = NULL;
+}
+
+static inline cache_store_t *store(env_t *e, const char *fmt, int port) {
+  char url[256], err[256];
+  snprintf(url, sizeof url, fmt, port);
+  cache_store_t *st = NULL;
+  int r = cache_open(e->loop, url, &st, err, sizeof err);
+  if (r != 0)
+    fail_msg("%s: %s", url, err);
+  return st;
+}
+
+static inline void env_done(env_t *e) {
+  rt_loop_run(e->loop); /* the store's handles close */
+  assert_int_equal(rt_loop_destroy(e->loop), 0);
+  rt_runtime_destroy(e->rt);
+}
+
+typedef struct seen_s {
+  int calls, err;
+  bool hit;
+  char json[256];
+} seen_t;
+
+static inline void on_get(cache_store_t *st, int err, rt_value_t *v,
+                          void *data) {
+  seen_t *s = data;
+  s->calls++;
+  s->err = err;
+  s->hit = v != NULL;
+  s->json[0] = '\0';
+  if (v != NULL) {
+    rt_strbuf_t b;
+    rt_strbuf_init(&b);
+    rt_json_stringify(rt_loop_runtime(st->loop), *v, NULL, &b);
+    snprintf(s->json, sizeof s->json, "%.*s", (int)b.len, b.data);
+    rt_strbuf_free(&b);
+  }
+}
+
+static inline void on_done(cache_store_t *st, int err, void *data) {
+  seen_t *s = data;
+  (void)st;
+  s->calls++;
+  s->err = err;
+}
+
+static inline rt_value_t *json(env_t *e, const char *text) {
+  rt_value_t *v = rt_handle(e->h, RT_NONE);
+  assert_int_equal(rt_json_parse(e->rt, text, strlen(text), NULL, v, NULL), 0);
+  return v;
+}
+
+static inline void get_in(env_t *e, cache_store_t *st, const char *key,
+                          seen_t *s) {
+  memset(s, 0, sizeof *s);
+  cache_get(st, key, strlen(key), on_get, s);
+  assert_int_equal(s->calls, 0); /* never from inside the call */
+  rt_loop_run(e->loop);
+  assert_int_equal(s->calls, 1);
+}
+
+static inline void get(env_t *e, const char *key, seen_t *s) {
+  get_in(e, e->st, key, s);
+}
+
+static inline int set_in(env_t *e, cache_store_t *st, const char *key,
+                         const char *text, uint64_t ttl) {
+  seen_t s = {0};
+  gc_scope_t sc;
+  gc_scope_open(e->h, &sc);
+  cache_set(st, key, strlen(key), json(e, text), ttl, on_done, &s);
+  gc_scope_close(e->h, &sc);
+  assert_int_equal(s.calls, 0);
+  rt_loop_run(e->loop);
+  assert_int_equal(s.calls, 1);
+  return s.err;
+}
+
+static inline void set(env_t *e, const char *key, const char *text,
+                       uint64_t ttl, int want) {
+  assert_int_equal(set_in(e, e->st, key, text, ttl), want);
+}
+
+static inline int touch(env_t *e, const char *key, uint64_t ttl) {
+  seen_t d = {0};
+  cache_touch(e->st, key, strlen(key), ttl, on_done, &d);
+  assert_int_equal(d.calls, 0);
+  rt_loop_run(e->loop);
+  assert_int_equal(d.calls, 1);
+  return d.err;
+}
+
+static inline void stop(rt_loop_t *loop, void *data, rt_value_t *args,
+                        size_t nargs) {
+  rt_loop_stop(loop);
+  (void)data;
+  (void)args;
+  (void)nargs;
+}
+
+/* Runs the loop for MS (an idle store keeps nothing alive; commands
+ * waiting for an answer would keep it running past MS). */
+static inline void pump(env_t *e, uint64_t ms) {
+  assert_int_equal(rt_set_timeout(e->loop, ms, stop, NULL, NULL, 0, NULL), 0);
+  rt_loop_run(e->loop);
+}
+
+static inline int scale_ms(int ms) {
+  return test_under_valgrind() ? ms * 8 : ms;
+}
+
+#endif
