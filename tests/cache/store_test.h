@@ -241,4 +241,69 @@ static inline int scale_ms(int ms) {
   return test_under_valgrind() ? ms * 8 : ms;
 }
 
+/* --- Store fixtures: one per backend ------------------------------------- */
+
+/* A backend under test: what it needs installed, how to start its servers
+ * (filling URL), and how to stop, pause and restart them for the fault
+ * tests.  A suite that runs "for every backend" loops over
+ * store_fixtures[], skipping those whose program is missing. */
+typedef struct store_fixture_s store_fixture_t;
+struct store_fixture_s {
+  const char *name;  /* "memory", "redis", ... */
+  const char *needs; /* a program that must be on PATH, or NULL */
+  bool remote;       /* its servers can be stopped (the fault tests) */
+  void (*start)(store_fixture_t *f);   /* starts the servers, sets url */
+  void (*restart)(store_fixture_t *f); /* after stop_servers, same ports */
+  char url[512];
+  pid_t pid[8];
+  int port[8];
+  int n;
+};
+
+static inline void fx_memory_start(store_fixture_t *f) {
+  snprintf(f->url, sizeof f->url, "memory://?max-entries=100000");
+  f->n = 0;
+}
+
+static inline void fx_redis_restart(store_fixture_t *f) {
+  f->pid[0] = start_redis(f->port[0], NULL);
+}
+
+static inline void fx_redis_start(store_fixture_t *f) {
+  f->n = 1;
+  f->port[0] = free_port();
+  fx_redis_restart(f);
+  snprintf(f->url, sizeof f->url, "redis://127.0.0.1:%d?timeout-ms=%d",
+           f->port[0], test_under_valgrind() ? 4000 : 1000);
+}
+
+static store_fixture_t store_fixtures[] = {
+    {.name = "memory", .start = fx_memory_start},
+    {.name = "redis",
+     .needs = "redis-server",
+     .remote = true,
+     .start = fx_redis_start,
+     .restart = fx_redis_restart},
+};
+#define N_STORE_FIXTURES (sizeof store_fixtures / sizeof store_fixtures[0])
+
+static inline bool fixture_available(const store_fixture_t *f) {
+  return f->needs == NULL || have_program(f->needs);
+}
+
+/* Stops (SIGKILL) every server of F. */
+static inline void fixture_stop_servers(store_fixture_t *f) {
+  for (int i = 0; i < f->n; i++)
+    if (f->pid[i] > 0) {
+      stop_server(f->pid[i]);
+      f->pid[i] = 0;
+    }
+}
+
+/* Pauses (SIGSTOP) or resumes (SIGCONT) every server of F. */
+static inline void fixture_pause(store_fixture_t *f, bool pause) {
+  for (int i = 0; i < f->n; i++)
+    if (f->pid[i] > 0)
+      kill(f->pid[i], pause ? SIGSTOP : SIGCONT);
+}
 #endif
