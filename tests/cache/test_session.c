@@ -1,19 +1,27 @@
-/* test_session.c -- the session middleware over real sockets on memory://:
- * no session for a visitor who stores nothing; login regenerates the id;
- * the cookie's attributes; a tampered or unknown cookie is no session;
- * a modified session is saved before the head goes out (the next request,
- * sent the moment the head arrives, sees it); rolling expiry; two
- * concurrent requests changing different keys both keep their change;
- * logout clears the cookie and the store; secret rotation. */
+/* test_session.c -- the session middleware over real sockets, on every
+ * store (store_test.h's fixtures: memory://, and each remote store against
+ * real servers the test starts): no session for a visitor who stores nothing;
+ * login regenerates the id; the cookie's attributes; a tampered or unknown
+ * cookie is no session; a modified session is saved before the head goes out
+ * (the next request, sent the moment the head arrives, sees it); rolling
+ * expiry; two concurrent requests changing different keys both keep their
+ * change; logout clears the cookie and the store; secret rotation (on a remote
+ * store, sessions also outlive the server process).  Remote stores also:
+ * the store stopped or paused gives 503 and a log line within the
+ * timeout, never a hang or a request without its session, while routes
+ * that touch no session answer; the store back, sessions work again. */
 #define _GNU_SOURCE
 #include <errno.h>
 
 #include "http_test.h"
+#include "store_test.h"
 
 #include <tenure/cache.h>
 #include <tenure/cache_session.h>
 
-static cache_store_t *store;
+static cache_store_t *the_store;
+static store_fixture_t *fx; /* the backend of the group running */
+static FILE *session_log;   /* the middleware's log lines */
 static rt_loop_t *loop_of_app;
 static const char *secrets_now[2] = {"second-secret", "first-secret"};
 static size_t nsecrets = 1;
@@ -34,8 +42,8 @@ static void h_login(rt_value_t *req, void *data) {
   (void)data;
   rt_runtime_t *rt = rt_req_runtime(*req);
   gc_heap_t *h = rt_heap(rt);
-  rt_value_t *user = rt_handle(
-      h, rt_map_get_cstr(rt_req_get(req, RT_REQ_PARAMS), "user"));
+  rt_value_t *user =
+      rt_handle(h, rt_map_get_cstr(rt_req_get(req, RT_REQ_PARAMS), "user"));
   cache_session_regenerate(req, false);
   rt_value_t *s = rt_handle(h, cache_session_data(req));
   put_cstr(rt, s, "user", *user);
@@ -60,8 +68,8 @@ static void h_me(rt_value_t *req, void *data) {
 static void h_get(rt_value_t *req, void *data) {
   (void)data;
   gc_heap_t *h = rt_heap(rt_req_runtime(*req));
-  rt_value_t *k = rt_handle(
-      h, rt_map_get_cstr(rt_req_get(req, RT_REQ_PARAMS), "key"));
+  rt_value_t *k =
+      rt_handle(h, rt_map_get_cstr(rt_req_get(req, RT_REQ_PARAMS), "key"));
   rt_value_t *s = rt_handle(h, cache_session_data(req));
   rt_value_t *v = rt_handle(h, rt_map_get(*s, *k));
   if (*v == RT_NONE)
@@ -100,19 +108,25 @@ static void h_logout(rt_value_t *req, void *data) {
   rt_res_send(req, "bye", 3);
 }
 
+/* GET /plain: touches no session (mounted before the middleware). */
+static void h_plain(rt_value_t *req, void *data) {
+  (void)data;
+  rt_res_send(req, "plain", 5);
+}
+
 static void setup(ht_server_t *hs, rt_app_t *app) {
   loop_of_app = hs->loop;
   char err[128];
-  assert_int_equal(cache_open(hs->loop, "memory://?max-entries=1000", &store,
-                              err, sizeof err),
-                   0);
+  if (cache_open(hs->loop, fx->url, &the_store, err, sizeof err) != 0)
+    fail_msg("%s: %s", fx->url, err);
   cache_session_opts_t o;
   cache_session_opts_init(&o);
   o.secrets = secrets_now;
   o.nsecrets = nsecrets;
   o.max_age_ms = 60000;
-  o.log = NULL;
-  assert_int_equal(cache_session(app, store, &o), 0);
+  o.log = session_log;
+  assert_int_equal(rt_app_get(app, "/plain", h_plain, NULL), 0);
+  assert_int_equal(cache_session(app, the_store, &o), 0);
   assert_int_equal(rt_app_post(app, "/login/:user", h_login, NULL), 0);
   assert_int_equal(rt_app_get(app, "/me", h_me, NULL), 0);
   assert_int_equal(rt_app_get(app, "/get/:key", h_get, NULL), 0);
@@ -120,11 +134,11 @@ static void setup(ht_server_t *hs, rt_app_t *app) {
   assert_int_equal(rt_app_post(app, "/logout", h_logout, NULL), 0);
 }
 
-static void stop(ht_server_t *hs) {
+static void stop_app(ht_server_t *hs) {
   /* The store closes on the server's thread: after the loop stopped. */
   uv_async_send(&hs->stop);
   pthread_join(hs->th, NULL);
-  cache_close(store);
+  cache_close(the_store);
   rt_loop_run(hs->loop);
   rt_server_destroy(hs->s);
   assert_int_equal(rt_loop_destroy(hs->loop), 0);
@@ -135,8 +149,8 @@ static void stop(ht_server_t *hs) {
 
 /* The "sid=..." of a response's Set-Cookie into COOKIE (for a Cookie
  * header), and its attributes into ATTRS; false when there is none. */
-static bool sid_of(const ht_resp_t *r, char *cookie, size_t cap,
-                   char *attrs, size_t acap) {
+static bool sid_of(const ht_resp_t *r, char *cookie, size_t cap, char *attrs,
+                   size_t acap) {
   char v[512];
   if (ht_header(r, "set-cookie", v, sizeof v) == NULL)
     return false;
@@ -264,10 +278,12 @@ static void test_session_flow(void **state) {
   req_with(p, "GET", "/me", cookie2, &r);
   assert_int_equal(r.status, 401);
   ht_resp_free(&r);
-  cache_stats_t st;
-  cache_stats(store, &st);
-  assert_int_equal(st.entries, 0);
-  stop(hs);
+  if (!fx->remote) {
+    cache_stats_t st;
+    cache_stats(the_store, &st);
+    assert_int_equal(st.entries, 0);
+  }
+  stop_app(hs);
 }
 
 /* Rotation: a cookie signed with the old secret is accepted by a server
@@ -285,11 +301,27 @@ static void test_session_rotation(void **state) {
   req_with(hs->port, "GET", "/me", cookie, &r);
   assert_string_equal(r.body, "eve");
   ht_resp_free(&r);
-  stop(hs);
-  /* A new server (a new store: sessions are not kept) shows that the
-   * signature part checks under either secret. */
+  stop_app(hs);
+  /* A new server signing with a new secret first: the old cookie's
+   * signature checks under either secret. */
   secrets_now[0] = "second-secret";
   secrets_now[1] = "first-secret";
+  if (fx->remote) {
+    /* On a remote store the session itself outlives the process. */
+    nsecrets = 2;
+    hs = ht_start(setup, NULL, NULL);
+    req_with(hs->port, "GET", "/me", cookie, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "eve");
+    ht_resp_free(&r);
+    stop_app(hs);
+    nsecrets = 1;
+    hs = ht_start(setup, NULL, NULL); /* the new secret alone */
+    req_with(hs->port, "GET", "/me", cookie, &r);
+    assert_int_equal(r.status, 401);
+    ht_resp_free(&r);
+    stop_app(hs);
+  }
   char value[200];
   int n = rt_cookie_unsign(cookie + 4, strlen(cookie + 4),
                            (const char *const *)secrets_now, 2);
@@ -300,10 +332,127 @@ static void test_session_rotation(void **state) {
   (void)value;
 }
 
+/* How many times the session log holds NEEDLE (written by the server's
+ * thread, flushed per line: read through the descriptor). */
+static int log_count(const char *needle) {
+  static char buf[1 << 16];
+  ssize_t n = pread(fileno(session_log), buf, sizeof buf - 1, 0);
+  if (n <= 0)
+    return 0;
+  buf[n] = '\0';
+  int k = 0;
+  for (const char *q = buf; (q = strstr(q, needle)) != NULL; q++)
+    k++;
+  return k;
+}
+
+static long ms_since(uint64_t t0) {
+  return (long)((uv_hrtime() - t0) / 1000000u);
+}
+
+/* The store stopped, then paused, then back, under a server that stays up:
+ * requests that need the store get 503 (and a log line) within the store's
+ * timeout, never a hang or a request run without its session; requests
+ * that need no store answer; once it is back, sessions work again. */
+static void test_session_store_faults(void **state) {
+  (void)state;
+  if (!fx->remote) {
+    print_message("%s: no server to stop\n", fx->name);
+    skip();
+  }
+  nsecrets = 1;
+  ht_server_t *hs = ht_start(setup, NULL, NULL);
+  int p = hs->port;
+  ht_resp_t r;
+  char cookie[256], attrs[256];
+  req_with(p, "POST", "/login/ann", NULL, &r);
+  assert_int_equal(r.status, 200);
+  assert_true(sid_of(&r, cookie, sizeof cookie, attrs, sizeof attrs));
+  ht_resp_free(&r);
+  const long bound = scale_ms(6000);
+  int lines0 = log_count("503: session store: ");
+  for (int phase = 0; phase < 2; phase++) {
+    if (phase == 0)
+      fixture_stop_servers(fx);
+    else
+      fixture_pause(fx, true);
+    uint64_t t0 = uv_hrtime();
+    req_with(p, "GET", "/me", cookie, &r);
+    assert_int_equal(r.status, 503);
+    assert_true(ms_since(t0) < bound);
+    ht_resp_free(&r);
+    t0 = uv_hrtime();
+    req_with(p, "POST", "/login/zed", NULL, &r);
+    assert_int_equal(r.status, 503);
+    assert_true(ms_since(t0) < bound);
+    ht_resp_free(&r);
+    req_with(p, "GET", "/plain", NULL, &r);
+    assert_int_equal(r.status, 200);
+    ht_resp_free(&r);
+    req_with(p, "GET", "/plain", cookie, &r); /* no session needed */
+    assert_int_equal(r.status, 200);
+    ht_resp_free(&r);
+    req_with(p, "GET", "/me", NULL, &r); /* no cookie: no store asked */
+    assert_int_equal(r.status, 401);
+    ht_resp_free(&r);
+    if (phase == 0)
+      fx->restart(fx);
+    else
+      fixture_pause(fx, false);
+    /* Back: a login works again (after a restart the old session is gone
+     * with the server's memory; after a pause it is still there). */
+    bool back = false;
+    for (int i = 0; i < 100 && !back; i++) {
+      req_with(p, "POST", "/login/ann", NULL, &r);
+      back = r.status == 200;
+      if (back)
+        assert_true(sid_of(&r, cookie, sizeof cookie, attrs, sizeof attrs));
+      ht_resp_free(&r);
+      if (!back)
+        usleep(100 * 1000);
+    }
+    assert_true(back);
+    req_with(p, "GET", "/me", cookie, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "ann");
+    ht_resp_free(&r);
+  }
+  stop_app(hs);
+  /* One line per failed request: two in each phase. */
+  assert_true(log_count("503: session store: ") >= lines0 + 4);
+}
+
+static int group_setup(void **state) {
+  (void)state;
+  fx->start(fx);
+  return 0;
+}
+
+static int group_teardown(void **state) {
+  (void)state;
+  fixture_stop_servers(fx);
+  return 0;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_session_flow),
       cmocka_unit_test(test_session_rotation),
+      cmocka_unit_test(test_session_store_faults),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  session_log = tmpfile();
+  int failed = 0;
+  for (size_t i = 0; i < N_STORE_FIXTURES; i++) {
+    fx = &store_fixtures[i];
+    if (!fixture_available(fx)) {
+      printf("[ SKIPPED  ] %s: %s is not installed (tools/deps.sh test)\n",
+             fx->name, fx->needs);
+      continue;
+    }
+    failed +=
+        _cmocka_run_group_tests(fx->name, tests, sizeof tests / sizeof tests[0],
+                                group_setup, group_teardown);
+  }
+  fclose(session_log);
+  return failed;
 }
