@@ -1,0 +1,392 @@
+/* redis_op.c -- a Redis store's operations above the connection: their
+ * commands (get is GET, set is SET key json [PX ttl], del is DEL, touch is
+ * PEXPIRE, or PERSIST then EXISTS for no expiry), their answers from a
+ * reply (a value parsed from the reply's copied bytes, the counters), the
+ * answers that must come from the next tick, and the URL pieces redis://
+ * and redis-cluster:// share.  See redis_op.h for INV(answer). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "redis_op.h"
+
+/* --- The store header ----------------------------------------------------- */
+
+void cache__rstore_init(cache__rstore_t *s, const cache_store_type_t *type,
+                        rt_loop_t *loop, const char *name) {
+  s->base.type = type;
+  s->base.loop = loop;
+  s->rt = rt_loop_runtime(loop);
+  s->h = rt_heap(s->rt);
+  s->uv = rt_loop_uv(loop);
+  s->name = name;
+}
+
+void cache__rstore_unref(cache__rstore_t *s) {
+  if (--s->refs == 0 && s->closing)
+    s->destroy(s);
+}
+
+void cache__rstore_error(cache__rstore_t *s, const char *fmt, ...) {
+  char *e = s->base.error;
+  size_t n = sizeof s->base.error;
+  int w = snprintf(e, n, "%s: ", s->name);
+  if (w < 0 || (size_t)w >= n)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(e + w, n - (size_t)w, fmt, ap);
+  va_end(ap);
+}
+
+/* --- Answers -------------------------------------------------------------- */
+
+static void call_user(cache__rstore_t *s, cache_get_fn get, cache_done_fn done,
+                      void *data, int err) {
+  if (get != NULL)
+    get(&s->base, err, NULL, data);
+  else if (done != NULL)
+    done(&s->base, err, data);
+}
+
+static void free_op(cache__rop_t *op) {
+  cache__rcmd_free(&op->cmd);
+  free(op);
+}
+
+static int reply_error(cache__rstore_t *s, const redisReply *rep) {
+  cache__rstore_error(s, "%.*s", (int)rep->len, rep->str);
+  if (strncmp(rep->str, "NOAUTH", 6) == 0 ||
+      strncmp(rep->str, "WRONGPASS", 9) == 0)
+    return -EACCES;
+  return -EIO;
+}
+
+/* A GET's answer: the value parsed from a copy of the reply's bytes, in a
+ * scope of the store's for the callback's duration. */
+static void answer_get(cache__rop_t *op, int err, const redisReply *rep) {
+  cache__rstore_t *s = op->s;
+  gc_scope_t sc;
+  gc_scope_open(s->h, &sc);
+  rt_value_t *v = NULL;
+  if (err == 0 && rep->type == REDIS_REPLY_STRING) {
+    /* Copy the text off hiredis's buffer first. */
+    char *text = malloc(rep->len + 1);
+    if (text == NULL) {
+      err = -ENOMEM;
+    } else {
+      memcpy(text, rep->str, rep->len);
+      text[rep->len] = '\0';
+      v = rt_handle(s->h, RT_NONE);
+      rt_json_error_t je;
+      err = rt_json_parse(s->rt, text, rep->len, NULL, v, &je);
+      free(text);
+      if (err < 0) {
+        cache__rstore_error(s, "a stored value does not parse");
+        s->st.errors++;
+        v = NULL;
+      } else {
+        s->st.hits++;
+      }
+    }
+  } else if (err == 0 && rep->type == REDIS_REPLY_NIL) {
+    s->st.misses++;
+  } else if (err == 0) {
+    cache__rstore_error(s, "GET: an unexpected reply (type %d)", rep->type);
+    err = -EIO;
+    s->st.errors++;
+  }
+  op->get(&s->base, err, v, op->data);
+  gc_scope_close(s->h, &sc);
+}
+
+void cache__rop_answer(cache__rop_t *op, int err, const redisReply *rep) {
+  cache__rstore_t *s = op->s;
+  s->refs++; /* the callback may close the store: it stays until we return */
+  if (err == 0 && rep->type == REDIS_REPLY_ERROR)
+    err = reply_error(s, rep);
+  if (err < 0)
+    s->st.errors++;
+  cache__latency_record(&s->base, op->t0);
+  if (op->kind == CACHE__ROP_GET) {
+    answer_get(op, err, rep);
+  } else {
+    if (err == 0 && op->kind == CACHE__ROP_SET)
+      s->st.sets++;
+    else if (err == 0 && op->kind == CACHE__ROP_DEL &&
+             rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
+      s->st.deletes++;
+    else if (err == 0 &&
+             (op->kind == CACHE__ROP_TOUCH || op->kind == CACHE__ROP_PERSIST))
+      err = rep->type == REDIS_REPLY_INTEGER && rep->integer > 0 ? 0 : -ENOENT;
+    if (op->done != NULL)
+      op->done(&s->base, err, op->data);
+  }
+  free_op(op);
+  cache__rstore_unref(s);
+}
+
+/* An answer queued for the next tick: an operation's, or one for a call
+ * that made none (OP NULL). */
+typedef struct later_s {
+  cache__rstore_t *s;
+  cache__rop_t *op;
+  int err;
+  cache_get_fn get;
+  cache_done_fn done;
+  void *data;
+  uint64_t t0;
+} later_t;
+
+static void run_later(rt_loop_t *loop, void *data, rt_value_t *args,
+                      size_t nargs) {
+  later_t *l = data;
+  cache__rstore_t *s = l->s;
+  (void)loop;
+  (void)args;
+  (void)nargs;
+  cache__latency_record(&s->base, l->t0);
+  call_user(s, l->get, l->done, l->data, l->err);
+  if (l->op != NULL)
+    free_op(l->op);
+  free(l);
+  cache__rstore_unref(s);
+}
+
+static void later(cache__rstore_t *s, cache__rop_t *op, int err,
+                  cache_get_fn get, cache_done_fn done, void *data,
+                  uint64_t t0) {
+  s->st.errors++;
+  later_t *l = malloc(sizeof *l);
+  if (l != NULL) {
+    *l = (later_t){s, op, err, get, done, data, t0};
+    if (rt_next_tick(s->base.loop, run_later, l, NULL, 0) == 0) {
+      s->refs++;
+      return;
+    }
+    free(l);
+  }
+  /* Out of memory for the answer itself: answer now rather than never. */
+  cache__latency_record(&s->base, t0);
+  call_user(s, get, done, data, -ENOMEM);
+  if (op != NULL)
+    free_op(op);
+}
+
+void cache__rop_answer_later(cache__rop_t *op, int err) {
+  later(op->s, op, err, op->get, op->done, op->data, op->t0);
+}
+
+/* --- Operations ----------------------------------------------------------- */
+
+static int format(cache__rop_t *op, const char *key, size_t klen,
+                  const char *json, size_t jlen, uint64_t ttl_ms) {
+  const char *argv[5];
+  size_t len[5];
+  int argc = 0;
+  char ttl[24];
+  size_t tl =
+      (size_t)snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)ttl_ms);
+#define ARG(s, n) (argv[argc] = (s), len[argc] = (n), argc++)
+  switch (op->kind) {
+  case CACHE__ROP_GET:
+    ARG("GET", 3);
+    ARG(key, klen);
+    break;
+  case CACHE__ROP_SET:
+    ARG("SET", 3);
+    ARG(key, klen);
+    ARG(json, jlen);
+    if (ttl_ms != 0) {
+      ARG("PX", 2);
+      ARG(ttl, tl);
+    }
+    break;
+  case CACHE__ROP_DEL:
+    ARG("DEL", 3);
+    ARG(key, klen);
+    break;
+  case CACHE__ROP_TOUCH:
+    ARG("PEXPIRE", 7);
+    ARG(key, klen);
+    ARG(ttl, tl);
+    break;
+  case CACHE__ROP_PERSIST: {
+    /* No expiry: PERSIST, then EXISTS answers whether the key is there
+     * (PERSIST's own 0 cannot tell "absent" from "had no TTL"). */
+    const char *pv[2] = {"PERSIST", key};
+    size_t pl[2] = {7, klen};
+    int err = cache__rcmd_add(&op->cmd, 2, pv, pl);
+    if (err < 0)
+      return err;
+    ARG("EXISTS", 6);
+    ARG(key, klen);
+    break;
+  }
+  }
+#undef ARG
+  return cache__rcmd_add(&op->cmd, argc, argv, len);
+}
+
+/* A new operation handed to the backend, or an answer from the next tick
+ * (closed, out of memory). */
+static void start(cache_store_t *st, int kind, const char *key, size_t klen,
+                  const char *json, size_t jlen, uint64_t ttl_ms,
+                  cache_get_fn get, cache_done_fn done, void *data) {
+  cache__rstore_t *s = (cache__rstore_t *)st;
+  uint64_t t0 = cache__now_us();
+  if (s->closing) {
+    cache__rstore_error(s, "closed");
+    later(s, NULL, -ECANCELED, get, done, data, t0);
+    return;
+  }
+  cache__rop_t *op = calloc(1, s->op_size);
+  if (op == NULL) {
+    later(s, NULL, -ENOMEM, get, done, data, t0);
+    return;
+  }
+  *op = (cache__rop_t){
+      .s = s, .kind = kind, .t0 = t0, .get = get, .done = done, .data = data};
+  if (format(op, key, klen, json, jlen, ttl_ms) < 0) {
+    free_op(op);
+    later(s, NULL, -ENOMEM, get, done, data, t0);
+    return;
+  }
+  s->submit(s, op, key, klen);
+}
+
+void cache__rstore_get(cache_store_t *st, const char *key, size_t klen,
+                       cache_get_fn fn, void *data) {
+  start(st, CACHE__ROP_GET, key, klen, NULL, 0, 0, fn, NULL, data);
+}
+
+void cache__rstore_set(cache_store_t *st, const char *key, size_t klen,
+                       const rt_value_t *value, uint64_t ttl_ms,
+                       cache_done_fn fn, void *data) {
+  cache__rstore_t *s = (cache__rstore_t *)st;
+  rt_strbuf_t b;
+  rt_strbuf_init(&b);
+  int err =
+      value != NULL ? rt_json_stringify(s->rt, *value, NULL, &b) : -EINVAL;
+  if (err < 0) {
+    rt_strbuf_free(&b);
+    cache__rstore_error(s, "the value has no JSON form");
+    later(s, NULL, err, NULL, fn, data, cache__now_us());
+    return;
+  }
+  start(st, CACHE__ROP_SET, key, klen, b.data, b.len, ttl_ms, NULL, fn, data);
+  rt_strbuf_free(&b);
+}
+
+void cache__rstore_del(cache_store_t *st, const char *key, size_t klen,
+                       cache_done_fn fn, void *data) {
+  start(st, CACHE__ROP_DEL, key, klen, NULL, 0, 0, NULL, fn, data);
+}
+
+void cache__rstore_touch(cache_store_t *st, const char *key, size_t klen,
+                         uint64_t ttl_ms, cache_done_fn fn, void *data) {
+  start(st, ttl_ms != 0 ? CACHE__ROP_TOUCH : CACHE__ROP_PERSIST, key, klen,
+        NULL, 0, ttl_ms, NULL, fn, data);
+}
+
+/* --- URLs ----------------------------------------------------------------- */
+
+static int hexval(char ch) {
+  return ch >= '0' && ch <= '9'   ? ch - '0'
+         : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+         : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                  : -1;
+}
+
+char *cache__url_decode(const char *s, size_t n) {
+  char *out = malloc(n + 1), *o = out;
+  if (out == NULL)
+    return NULL;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
+        hexval(s[i + 2]) >= 0) {
+      *o++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+      i += 2;
+    } else {
+      *o++ = s[i];
+    }
+  }
+  *o = '\0';
+  return out;
+}
+
+int cache__url_uint(const char *s, size_t n, uint64_t max, uint64_t *out) {
+  uint64_t v = 0;
+  if (n == 0)
+    return -EINVAL;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return -EINVAL;
+    v = v * 10 + (uint64_t)(s[i] - '0');
+    if (v > max)
+      return -EINVAL;
+  }
+  *out = v;
+  return 0;
+}
+
+int cache__redis_url_userinfo(const char **p, const char *end,
+                              const char *scheme, const char *url,
+                              char **password, char *err, size_t errlen) {
+  const char *at = memchr(*p, '@', (size_t)(end - *p));
+  if (at == NULL)
+    return 0;
+  const char *colon = memchr(*p, ':', (size_t)(at - *p));
+  if (colon == NULL || colon + 1 == at) {
+    snprintf(err, errlen,
+             "%s://: give the password as "
+             "%s://:password@host (%s)",
+             scheme, scheme, url);
+    return -EINVAL;
+  }
+  char *pw = cache__url_decode(colon + 1, (size_t)(at - colon - 1));
+  if (pw == NULL)
+    return -ENOMEM;
+  free(*password);
+  *password = pw;
+  *p = at + 1;
+  return 0;
+}
+
+int cache__redis_url_query(const char *q, const char *scheme, char **password,
+                           uint64_t *timeout_ms, char *err, size_t errlen) {
+  for (const char *a = q; a != NULL && *a;) {
+    const char *amp = strchr(a, '&');
+    size_t n = amp != NULL ? (size_t)(amp - a) : strlen(a);
+    const char *eq = memchr(a, '=', n);
+    if (eq == NULL) {
+      snprintf(err, errlen, "%s://: %.*s has no value", scheme, (int)n, a);
+      return -EINVAL;
+    }
+    size_t kl = (size_t)(eq - a), vl = n - kl - 1;
+    if (kl == 8 && memcmp(a, "password", 8) == 0) {
+      char *pw = cache__url_decode(eq + 1, vl);
+      if (pw == NULL)
+        return -ENOMEM;
+      free(*password);
+      *password = pw;
+    } else if (kl == 10 && memcmp(a, "timeout-ms", 10) == 0) {
+      if (cache__url_uint(eq + 1, vl, CACHE__REDIS_TIMEOUT_MAX, timeout_ms) <
+              0 ||
+          *timeout_ms == 0) {
+        snprintf(err, errlen, "%s://: %.*s is not a timeout in ms", scheme,
+                 (int)n, a);
+        return -EINVAL;
+      }
+    } else {
+      snprintf(err, errlen, "%s://: unknown parameter %.*s", scheme, (int)kl,
+               a);
+      return -EINVAL;
+    }
+    a = amp != NULL ? amp + 1 : NULL;
+  }
+  return 0;
+}
