@@ -7,10 +7,14 @@ Reads what http_vs_peers.sh writes there:
   env.txt        key=value machine facts and settings
   results.tsv    one row per wrk -t1 run (suite server mode pin conns rep rps p50_ms p99_ms
                  errors srv_cpu% wrk_cpu% rps_per_cpu_s other_cpu% rss_kb alive non2xx)
+                 then store_cpu% flow_login flow_me flow_logout flow_401 flow_other flows_per_s
+                 flow_ok store_p50_ms store_p99_ms store_hits store_misses store_sets
+                 store_deletes store_errors ("-" where they do not apply: session, cached)
   c10k.txt       the peers' c10k.py output ('C10K key=value ...' lines)
   gc/            trace.txt (tenure --trace-gc lines), heap_after.json (/debug/heap),
                  wrk.txt (wrk + the USERS line of http_users.lua), rss.tsv, cpu.txt
   problems.txt   checks the shell script found failed
+  notes.txt      rows skipped and why (e.g. a tenure-server without memcached://)
 Medians are over the repeats (interleaved: repeat 1 of every server, then repeat 2 ...),
 with the spread as min-max.  Ratios are tenure / peer of the medians, and in brackets the
 min-max of the per-repeat ratios (tenure's run i against the peer's run i of the same block).
@@ -28,6 +32,7 @@ SERVER_TEXT = {
     "node-hello": "node hello.js hello",
     "node-buffer": "node hello.js buffer",
     "node-string": "node hello.js string",
+    "express-session": "express-session",
 }
 MODE_TEXT = {
     ("tenure", "hello"): "GET /hello",
@@ -92,7 +97,7 @@ def main():
         problems += [x.strip() for x in open(pp, encoding="utf-8") if x.strip()]
     targets = []
 
-    p(f"# tenure-server vs its HTTP peers (nginx, node) — {env.get('mode', '?')}")
+    p(f"# tenure-server vs its HTTP peers (nginx, node, express-session) — {env.get('mode', '?')}")
     p("")
     if env.get("mode", "").startswith("quick"):
         p("**Smoke run (short runs, one repeat): the numbers check that the script works, they are not measurements.**")
@@ -110,6 +115,10 @@ def main():
     if env.get("ulimit_note"):
         p(f"- **{env['ulimit_note']}**")
     p(f"- peers: {env.get('peers', '?')}; raw results: {env.get('results', d)}")
+    if env.get("session_settings"):
+        p(f"- sessions, /cached: {env['session_settings']}; {env.get('stores', '')}")
+    if env.get("express"):
+        p(f"- express-session peer (session_express/server.js): {env['express']}; {env.get('flow_lua', '')}")
     p("- client: `wrk -t1 -c<conns> -d<DUR> --latency` after a warm-up of each case; srv% / wrk% = CPU time of the "
       "server (nginx: master + worker) / of wrk as % of one core over the run (200% = both cores); "
       "req/CPU-s = req/s ÷ (srv%/100), requests per second of server CPU; other% = CPU of processes not started "
@@ -143,6 +152,7 @@ def main():
     for k in order:
         if k[1] not in pins:
             pins.append(k[1])
+    # session, cached: their own sections below
     for suite, title in (("hello", "/hello (12 bytes)"), ("10k", "10 KB bodies")):
         ks = [k for k in order if k[0] == suite]
         if not ks:
@@ -208,6 +218,261 @@ def main():
         p("Above 1x is better for tenure in req/s and req/CPU-s, below 1x is better in p99. wrk -t1 is one "
           "thread: against nginx it is the bottleneck (wrk% near 100), so the nginx req/s are client-bound and "
           "req/CPU-s is the fairer comparison there.")
+        p("")
+
+    # ------------------------------------------------------------ sessions, /cached (issue 10)
+    def num(r, col):
+        try:
+            return float(r[col])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def ms3(x):   # the store histogram's 0 µs bucket: under a microsecond
+        return "<0.001" if x == 0 else f"{x:.3f}"
+
+    def nvals(k, col):
+        return [v for v in (num(r, col) for r in groups.get(k, [])) if v is not None]
+
+    def us_per_req(k, col):
+        """µs of CPU (srv% or store%) per request, per run: cpu% × 10^4 / req/s."""
+        xs = []
+        for r in groups.get(k, []):
+            c, rps = num(r, col), num(r, "rps")
+            if c is not None and rps:
+                xs.append(c * 1e4 / rps)
+        return xs
+
+    def ratio_cell(kt, kp, col):
+        mt, mp = med(nvals(kt, col)), med(nvals(kp, col))
+        r = mt / mp if mt is not None and mp else None
+        bt = {x["rep"]: num(x, col) for x in groups.get(kt, [])}
+        bp = {x["rep"]: num(x, col) for x in groups.get(kp, [])}
+        per = [bt[i] / bp[i] for i in bt if i in bp and bt[i] is not None and bp[i]]
+        cell = "–" if r is None else f"{r:.2f}x"
+        if len(per) > 1:
+            cell += f" ({min(per):.2f}–{max(per):.2f})"
+        return r, cell
+
+    def bound(srv, store, wrk, other=None, pin=None):
+        """What limited a run, from its CPU: one core is 100%, the machine 200%."""
+        if srv is None or wrk is None:
+            return "?"
+        noisy = f" — others used {other:.0f}% of a core meanwhile: a noisy run" if other is not None and other > 10 else ""
+        full = []
+        if srv >= 90:
+            full.append(f"the server's core (srv {srv:.0f}%)")
+        if wrk >= 90:
+            full.append(f"wrk's core (wrk {wrk:.0f}%)")
+        if full:
+            return " and ".join(full) + noisy
+        tot = srv + wrk + (store or 0)
+        if tot >= 180:
+            return f"the two cores, shared (server + store + wrk = {tot:.0f}%)" + noisy
+        if pin == "shared" and tot < 125:
+            return (f"no core full, but server + store + wrk = {tot:.0f}%: probably packed onto one vCPU "
+                    "(the peers' README: shared mode is bimodal)" + noisy)
+        return f"no core full (server + store + wrk = {tot:.0f}% of 200%): waiting (round trips, wake-ups)" + noisy
+
+    STORE_ORDER = {"memory": 0, "redis": 1, "memcached": 2}
+    notes = []
+    npath = os.path.join(d, "notes.txt")
+    if os.path.exists(npath):
+        notes = [x.strip() for x in open(npath, encoding="utf-8") if x.strip()]
+
+    sk = [k for k in order if k[0] == "session"]
+    if sk:
+        sk.sort(key=lambda k: (pins.index(k[1]), k[2], STORE_ORDER.get(k[4], 9), k[3] != "tenure"))
+        p("## Sessions: login → 10 × GET /me → logout (the peers' session_express/flow.lua, wrk -t1)")
+        p("")
+        if "flow_rolling" in env.get("flow_lua", ""):
+            p("**FLOW_ROLLING=1: wrk ran flow.lua (unchanged) through tools/bench/flow_rolling.lua, which hides from it "
+              "a Set-Cookie repeating the cookie the user already holds (tenure-server's rolling sessions renew it on "
+              "every GET /me; flow.lua alone counts such an answer as a login). Both servers ran through it.**")
+            p("")
+        p("tenure-server `--store memory:// | redis:// | memcached://` against the peers' express-session "
+          "(node session_express/server.js, same store), on one redis-server / memcached started by the "
+          "script (empty before every run). store% = CPU of redis-server / memcached during the run; "
+          "µs CPU/req = CPU% × 10⁴ ÷ req/s (server, and store); store op p50/p99 = tenure's own "
+          "call-to-answer latency of its store operations, /debug/store right after the run (the last "
+          "~65k–131k operations); FLOW = flow.lua's ok_login / ok_me / ok_logout (median over the repeats); "
+          "'adds up' = no answer counted twice, every logout after 10 good /me, at most ~2 users per "
+          "connection unfinished.")
+        p("")
+        p("| pin | conns | store | server | req/s median (min–max) | flows/s | p50 ms | p99 ms | srv% | store% | wrk% "
+          "| server µs CPU/req | store µs CPU/req | store op p50 / p99 ms | FLOW login / me / logout | 401 / other "
+          "| adds up | errors | other% |")
+        p("|---|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|--:|--:|")
+        for k in sk:
+            g = groups[k]
+            err = sum(int(r["errors"]) for r in g)
+            dead = sum(1 for r in g if r["alive"] != "1")
+            oth = max(float(r["other_cpu%"]) for r in g)
+            n401 = sum(int(num(r, "flow_401") or 0) for r in g)
+            nother = sum(int(num(r, "flow_other") or 0) for r in g)
+            okn = sum(1 for r in g if r.get("flow_ok") == "1")
+            adds = "yes" if okn == len(g) else f"**no** ({len(g) - okn} of {len(g)})"
+            flow = " / ".join(fnum(med(nvals(k, c))) for c in ("flow_login", "flow_me", "flow_logout"))
+            sp50, sp99 = med(nvals(k, "store_p50_ms")), med(nvals(k, "store_p99_ms"))
+            sop = "–" if sp50 is None else f"{ms3(sp50)} / {ms3(sp99)}"
+            p(f"| {k[1]} | {k[2]} | {k[4]} | {SERVER_TEXT.get(k[3], k[3])} | {spread(vals(k, 'rps'))} "
+              f"| {fnum(med(nvals(k, 'flows_per_s')))} | {fnum(med(vals(k, 'p50_ms')), 2)} | {fnum(med(vals(k, 'p99_ms')), 2)} "
+              f"| {fnum(med(vals(k, 'srv_cpu%')))} | {fnum(med(nvals(k, 'store_cpu%')))} | {fnum(med(vals(k, 'wrk_cpu%')))} "
+              f"| {fnum(med(us_per_req(k, 'srv_cpu%')), 1)} | {fnum(med(us_per_req(k, 'store_cpu%')), 1)} | {sop} "
+              f"| {flow} | {n401} / {nother} | {adds} | {err}{' **DIED**' if dead else ''} | {oth:.0f} |")
+        p("")
+        # ratios against the targets: >= 10x req/s, p99 <= 1/10
+        lines = []
+        tsum = {}   # (store, metric) -> [(where, cell, met)]
+        for pin in pins:
+            for c in sorted({k[2] for k in sk if k[1] == pin}):
+                for st in sorted({k[4] for k in sk if k[1] == pin and k[2] == c}, key=lambda x: STORE_ORDER.get(x, 9)):
+                    kt, kp = ("session", pin, c, "tenure", st), ("session", pin, c, "express-session", st)
+                    if kt not in groups or kp not in groups:
+                        continue
+                    valid = all(r.get("flow_ok") == "1" for r in groups[kt])
+                    rr, rcell = ratio_cell(kt, kp, "rps")
+                    pr, pcell = ratio_cell(kt, kp, "p99_ms")
+                    met_r = None if not valid or rr is None else rr >= 10
+                    met_p = None if not valid or pr is None else pr <= 0.1
+                    yn = lambda m: "– (flow does not add up)" if m is None else ("yes" if m else "**no**")
+                    lines.append(f"| {pin} | {c} | {st} | {rcell} | {yn(met_r)} | {pcell} | {yn(met_p)} |")
+                    tsum.setdefault((st, "rps"), []).append((f"{pin} c{c}", rcell.split(" ")[0], met_r))
+                    tsum.setdefault((st, "p99"), []).append((f"{pin} c{c}", pcell.split(" ")[0], met_p))
+        if lines:
+            p("### Sessions: tenure-server / express-session, same run")
+            p("")
+            p("| pin | conns | store | req/s ratio | ≥ 10x | p99 ratio | ≤ 0.10x |")
+            p("|---|--:|---|--:|:-:|--:|:-:|")
+            out.extend(lines)
+            p("")
+            p("Ratios of the medians; in brackets the min–max of the per-repeat ratios. A tenure row whose "
+              "FLOW counts do not add up was not the flow: its ratios are shown but not held against the target.")
+            p("")
+        for st in sorted({x[0] for x in tsum}, key=lambda x: STORE_ORDER.get(x, 9)):
+            for metric, text in (("rps", f"session flow, {st}: ≥ 10x express-session's req/s"),
+                                 ("p99", f"session flow, {st}: p99 ≤ 1/10 of express-session's")):
+                xs = tsum.get((st, metric), [])
+                if not xs:
+                    continue
+                ok = None if any(m is None for _, _, m in xs) else all(m for _, _, m in xs)
+                targets.append((text, ", ".join(f"{w} {cell}" for w, cell, _ in xs), ok))
+        for st in ("memory", "redis", "memcached"):
+            if not any(k[4] == st and k[3] == "tenure" for k in sk) and any(k[4] == st for k in sk):
+                targets.append((f"session flow, {st}: tenure-server rows", "none (skipped: see the notes)", None))
+
+    ck = [k for k in order if k[0] == "cached"]
+    if ck:
+        ck.sort(key=lambda k: (pins.index(k[1]), k[2], STORE_ORDER.get(k[4].split("@")[-1], 9), not k[4].startswith("hello")))
+        p("## /cached/:key hit path against /hello (same tenure-server, same run)")
+        p("")
+        p("GET /cached/<key> on one hot key (X-Cache: hit checked with curl before each run; the value is "
+          "computed once in 20 ms and kept 60 s) and GET /hello on the same server, side by side at each conns. "
+          "store hits / misses = /debug/store's counters over the run (a miss is a recomputation).")
+        p("")
+        p("| pin | conns | store | route | req/s median (min–max) | p50 ms | p99 ms | srv% | store% | wrk% "
+          "| server µs CPU/req | store µs CPU/req | store hits / misses | store op p50 / p99 ms | errors | other% |")
+        p("|---|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+        for k in ck:
+            g = groups[k]
+            route, st = k[4].split("@", 1) if "@" in k[4] else (k[4], "?")
+            err = sum(int(r["errors"]) for r in g)
+            dead = sum(1 for r in g if r["alive"] != "1")
+            oth = max(float(r["other_cpu%"]) for r in g)
+            hits, miss = nvals(k, "store_hits"), nvals(k, "store_misses")
+            hm = "–" if not hits else f"{fnum(sum(hits))} / {fnum(sum(miss))}"
+            sp50, sp99 = med(nvals(k, "store_p50_ms")), med(nvals(k, "store_p99_ms"))
+            sop = "–" if sp50 is None else f"{ms3(sp50)} / {ms3(sp99)}"
+            p(f"| {k[1]} | {k[2]} | {st} | {'GET /hello' if route == 'hello' else 'GET /cached/:key (hit)'} "
+              f"| {spread(vals(k, 'rps'))} | {fnum(med(vals(k, 'p50_ms')), 2)} | {fnum(med(vals(k, 'p99_ms')), 2)} "
+              f"| {fnum(med(vals(k, 'srv_cpu%')))} | {fnum(med(nvals(k, 'store_cpu%')))} | {fnum(med(vals(k, 'wrk_cpu%')))} "
+              f"| {fnum(med(us_per_req(k, 'srv_cpu%')), 1)} | {fnum(med(us_per_req(k, 'store_cpu%')), 1)} | {hm} | {sop} "
+              f"| {err}{' **DIED**' if dead else ''} | {oth:.0f} |")
+        p("")
+        lines, tsum = [], {}
+        for pin in pins:
+            for c in sorted({k[2] for k in ck if k[1] == pin}):
+                for st in sorted({k[4].split("@")[-1] for k in ck if k[1] == pin and k[2] == c},
+                                 key=lambda x: STORE_ORDER.get(x, 9)):
+                    kc, kh = ("cached", pin, c, "tenure", f"cached@{st}"), ("cached", pin, c, "tenure", f"hello@{st}")
+                    if kc not in groups or kh not in groups:
+                        continue
+                    rr, rcell = ratio_cell(kc, kh, "rps")
+                    _, pcell = ratio_cell(kc, kh, "p99_ms")
+                    uc, uh = med(us_per_req(kc, "srv_cpu%")), med(us_per_req(kh, "srv_cpu%"))
+                    extra = "–" if uc is None or uh is None else f"{uc - uh:+.1f}"
+                    met = None if rr is None else rr >= 0.8
+                    lines.append(f"| {pin} | {c} | {st} | {rcell} | {'–' if met is None else ('yes' if met else '**no**')} "
+                                 f"| {pcell} | {extra} |")
+                    tsum.setdefault(st, []).append((f"{pin} c{c}", rcell.split(" ")[0], met))
+        if lines:
+            p("### /cached hit ÷ /hello")
+            p("")
+            p("| pin | conns | store | req/s ratio | ≥ 0.80x | p99 ratio | server µs CPU/req, /cached − /hello |")
+            p("|---|--:|---|--:|:-:|--:|--:|")
+            out.extend(lines)
+            p("")
+        for st, xs in sorted(tsum.items(), key=lambda x: STORE_ORDER.get(x[0], 9)):
+            ok = None if any(m is None for _, _, m in xs) else all(m for _, _, m in xs)
+            targets.append((f"/cached/:key hit, {st}: ≥ 80% of /hello's req/s", ", ".join(f"{w} {cell}" for w, cell, _ in xs), ok))
+
+    if sk or ck:
+        p("### Where the time goes (from the rows above, medians)")
+        p("")
+        for pin in pins:
+            for c in sorted({k[2] for k in sk + ck if k[1] == pin}):
+                for st in sorted({k[4] for k in sk if k[1] == pin and k[2] == c}, key=lambda x: STORE_ORDER.get(x, 9)):
+                    parts = []
+                    for srv in ("tenure", "express-session"):
+                        k = ("session", pin, c, srv, st)
+                        if k not in groups:
+                            continue
+                        rps = med(vals(k, "rps"))
+                        scpu, wcpu = med(vals(k, "srv_cpu%")), med(vals(k, "wrk_cpu%"))
+                        kcpu = med(nvals(k, "store_cpu%"))
+                        us, kus = med(us_per_req(k, "srv_cpu%")), med(us_per_req(k, "store_cpu%"))
+                        t = (f"{SERVER_TEXT[srv]} {fnum(rps)} req/s: {fnum(us, 1)} µs of server CPU per request "
+                             f"(srv {fnum(scpu)}%)")
+                        if kcpu is not None:
+                            t += f", {'redis-server' if st == 'redis' else st} {fnum(kus, 1)} µs per request (store {fnum(kcpu)}%)"
+                        sp50, sp99 = med(nvals(k, "store_p50_ms")), med(nvals(k, "store_p99_ms"))
+                        if sp50 is not None:
+                            t += f", store round trip p50 {ms3(sp50)} / p99 {ms3(sp99)} ms"
+                        t += f"; limit: {bound(scpu, kcpu, wcpu, max(vals(k, 'other_cpu%')), pin)}"
+                        if srv == "tenure" and not all(r.get("flow_ok") == "1" for r in groups[k]):
+                            t += " (**its FLOW counts do not add up: not the flow**)"
+                        parts.append(t)
+                    if parts:
+                        p(f"- session, {st}, {pin} c{c}: " + "; ".join(parts) + ".")
+                for st in sorted({k[4].split("@")[-1] for k in ck if k[1] == pin and k[2] == c},
+                                 key=lambda x: STORE_ORDER.get(x, 9)):
+                    kc, kh = ("cached", pin, c, "tenure", f"cached@{st}"), ("cached", pin, c, "tenure", f"hello@{st}")
+                    if kc not in groups or kh not in groups:
+                        continue
+                    uc, uh = med(us_per_req(kc, "srv_cpu%")), med(us_per_req(kh, "srv_cpu%"))
+                    kus = med(us_per_req(kc, "store_cpu%"))
+                    t = (f"- /cached hit, {st}, {pin} c{c}: {fnum(uc, 1)} µs of server CPU per request against /hello's "
+                         f"{fnum(uh, 1)} µs ({(uc - uh) if uc is not None and uh is not None else 0:+.1f} µs: the store "
+                         f"lookup and the value's JSON)")
+                    if kus is not None:
+                        t += f", {'redis-server' if st == 'redis' else st} {fnum(kus, 1)} µs per request"
+                    sp50, sp99 = med(nvals(kc, "store_p50_ms")), med(nvals(kc, "store_p99_ms"))
+                    if sp50 is not None:
+                        t += f", store round trip p50 {ms3(sp50)} / p99 {ms3(sp99)} ms"
+                    t += (f"; limit of /cached: {bound(med(vals(kc, 'srv_cpu%')), med(nvals(kc, 'store_cpu%')), med(vals(kc, 'wrk_cpu%')), max(vals(kc, 'other_cpu%')), pin)}, "
+                          f"of /hello: {bound(med(vals(kh, 'srv_cpu%')), None, med(vals(kh, 'wrk_cpu%')), max(vals(kh, 'other_cpu%')), pin)}.")
+                    p(t)
+        p("")
+        p("A server core at ≥ 90% means its CPU per request sets the rate; wrk's core at ≥ 90% means the client "
+          "(one thread, flow.lua's request/response callbacks included) does, and the server's rate is a lower "
+          "bound; no core full means the time is spent waiting (store round trips, cross-core wake-ups). "
+          "The store round trip is tenure's own measure from a store call to its answer, so on redis:// / "
+          "memcached:// it includes the time the answer waits for tenure's loop to read it.")
+        p("")
+    if notes:
+        p("## Notes")
+        p("")
+        for x in notes:
+            p(f"- {x}")
         p("")
 
     # ------------------------------------------------------------ C10K
@@ -322,12 +587,12 @@ def main():
 
     # ------------------------------------------------------------ targets, problems
     if targets:
-        p("## Targets (issue 9), this run")
+        p("## Targets (issue 9: throughput, C10K, GC; issue 10: sessions, /cached), this run")
         p("")
         p("| target | measured | met |")
         p("|---|---|:-:|")
         for t, m, ok in targets:
-            p(f"| {t} | {m} | {'yes' if ok else '**no**'} |")
+            p(f"| {t} | {m} | {'–' if ok is None else ('yes' if ok else '**no**')} |")
         p("")
     if problems:
         p("## Problems")
