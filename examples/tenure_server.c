@@ -459,6 +459,10 @@ static void usage(FILE *out) {
           "  --session-secret S         signs session cookies (also\n"
           "                             TENURE_SESSION_SECRET; else random\n"
           "                             per start, with a warning)\n"
+          "  --session-max-age MS       idle lifetime of a session (1200000)\n"
+          "  --session-renew-after MS   renew the cookie and the store's TTL\n"
+          "                             at most this often (half the max\n"
+          "                             age; 0: on every request)\n"
           "  --help                     this text\n"
           "\n%s",
           gc_options_help());
@@ -486,6 +490,7 @@ int main(int argc, char **argv) {
   int port = 8080;
   const char *access_log = NULL;
   uint64_t json_limit = 100 * 1024;
+  uint64_t session_max_age = 0, session_renew = UINT64_MAX; /* defaults */
   A.upload_dir = "/tmp/tenure-uploads";
   const char *store_url = "memory://";
   const char *secret = getenv("TENURE_SESSION_SECRET");
@@ -560,6 +565,10 @@ int main(int argc, char **argv) {
     } else if (strcmp(a, "--session-secret") == 0) {
       NEED_VALUE();
       secret = v;
+    } else if (strcmp(a, "--session-max-age") == 0) {
+      NUMBER(session_max_age);
+    } else if (strcmp(a, "--session-renew-after") == 0) {
+      NUMBER(session_renew);
     } else {
       fprintf(stderr, "tenure-server: unknown option %s (see --help)\n", a);
       return 2;
@@ -653,8 +662,15 @@ int main(int argc, char **argv) {
   const char *secrets[1] = {secret};
   sopt.secrets = secrets;
   sopt.nsecrets = 1;
+  if (session_max_age != 0)
+    sopt.max_age_ms = session_max_age;
+  if (session_renew != UINT64_MAX)
+    sopt.renew_after_ms = session_renew;
   if ((err = cache_session(app, A.store, &sopt)) < 0) {
-    fprintf(stderr, "tenure-server: sessions: %s\n", rt_strerror(err));
+    fprintf(stderr, "tenure-server: sessions: %s%s\n", rt_strerror(err),
+            err == -EINVAL ? " (--session-renew-after longer than the "
+                             "max age?)"
+                           : "");
     return 1;
   }
   rt_app_post(app, "/login", post_login, NULL);

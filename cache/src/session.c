@@ -45,6 +45,7 @@ typedef struct sess_s {
   char old_id[ID_CHARS + 1]; /* regenerate/destroy: to delete */
   bool existed, regenerated, destroyed, loading;
   int64_t created; /* ms since the epoch */
+  int64_t renewed; /* when the cookie and the TTL were last renewed */
   char *snapshot;  /* the data's JSON as loaded ("{}" when new) */
   char *pending;   /* the record being saved (JSON), during a save */
 } sess_t;
@@ -116,9 +117,8 @@ static int set_local(rt_value_t *req, const char *key, rt_value_t v) {
   rt_value_t *vh = rt_handle(h, v);
   rt_value_t *locals = rt_handle(h, rt_req_get(req, RT_REQ_LOCALS));
   rt_value_t *k = rt_handle(h, rt_string_cstr(rt, key));
-  int err = *locals == RT_NONE || *k == RT_NONE
-                ? -ENOMEM
-                : rt_map_set(rt, locals, k, vh);
+  int err = *locals == RT_NONE || *k == RT_NONE ? -ENOMEM
+                                                : rt_map_set(rt, locals, k, vh);
   gc_scope_close(h, &sc);
   return err;
 }
@@ -126,8 +126,8 @@ static int set_local(rt_value_t *req, const char *key, rt_value_t v) {
 /* The data's JSON text into OUT (malloc'd), "{}" when there is none. */
 static char *data_json(rt_value_t *req) {
   rt_value_t locals = rt_req_get(req, RT_REQ_LOCALS);
-  rt_value_t d = rt_is_map(locals) ? rt_map_get_cstr(locals, LOCALS_KEY)
-                                   : RT_NONE;
+  rt_value_t d =
+      rt_is_map(locals) ? rt_map_get_cstr(locals, LOCALS_KEY) : RT_NONE;
   rt_strbuf_t b;
   rt_strbuf_init(&b);
   if (d == RT_NONE || rt_json_stringify(rt_req_runtime(*req), d, NULL, &b) < 0)
@@ -140,7 +140,8 @@ static char *data_json(rt_value_t *req) {
   return b.data;
 }
 
-/* --- The cookie ------------------------------------------------------------ */
+/* --- The cookie ------------------------------------------------------------
+ */
 
 static bool request_secure(const mw_t *m, rt_value_t req) {
   if (m->o.secure)
@@ -172,10 +173,10 @@ static void set_cookie(sess_t *s, rt_value_t *req, bool clear) {
     rt_res_append_header(req, "Set-Cookie", line);
 }
 
-/* --- Loading ---------------------------------------------------------------- */
+/* --- Loading ----------------------------------------------------------------
+ */
 
-static void on_loaded(cache_store_t *st, int err, rt_value_t *rec,
-                      void *data) {
+static void on_loaded(cache_store_t *st, int err, rt_value_t *rec, void *data) {
   sess_t *s = data;
   gc_heap_t *h = rt_heap(rt_loop_runtime(st->loop));
   gc_scope_t sc;
@@ -197,9 +198,13 @@ static void on_loaded(cache_store_t *st, int err, rt_value_t *rec,
                        ? rt_map_get_cstr(*rec, "created")
                        : RT_NONE;
     int64_t created = rt_is_number(c) ? (int64_t)rt_number_value(c) : 0;
-    bool alive = rt_is_map(d) &&
-                 (s->mw->o.absolute_ms == 0 ||
-                  now_ms() - created < (int64_t)s->mw->o.absolute_ms);
+    rt_value_t rn = rec != NULL && rt_is_map(*rec)
+                        ? rt_map_get_cstr(*rec, "renewed")
+                        : RT_NONE;
+    s->renewed = rt_is_number(rn) ? (int64_t)rt_number_value(rn) : created;
+    bool alive =
+        rt_is_map(d) && (s->mw->o.absolute_ms == 0 ||
+                         now_ms() - created < (int64_t)s->mw->o.absolute_ms);
     if (alive) {
       s->existed = true;
       s->created = created;
@@ -218,7 +223,8 @@ static void on_loaded(cache_store_t *st, int err, rt_value_t *rec,
   unref(s);
 }
 
-/* --- Saving (before the head) ---------------------------------------------- */
+/* --- Saving (before the head) ----------------------------------------------
+ */
 
 static void after_save(cache_store_t *st, int err, void *data) {
   sess_t *s = data;
@@ -240,15 +246,18 @@ static void after_save(cache_store_t *st, int err, void *data) {
 
 /* GC point.  The record {"data": DATA, "created": ms} of *DATA. */
 static rt_value_t record(rt_runtime_t *rt, const rt_value_t *data,
-                         int64_t created) {
+                         int64_t created, int64_t renewed) {
   gc_heap_t *h = rt_heap(rt);
   gc_scope_t sc;
   gc_scope_open(h, &sc);
-  rt_value_t *r = rt_handle(h, rt_map_new(rt, 2));
+  rt_value_t *r = rt_handle(h, rt_map_new(rt, 3));
   rt_value_t *k = rt_handle(h, rt_string_cstr(rt, "data"));
   rt_map_set(rt, r, k, data);
   *k = rt_string_cstr(rt, "created");
   rt_value_t *v = rt_handle(h, rt_number(rt, (double)created));
+  rt_map_set(rt, r, k, v);
+  *k = rt_string_cstr(rt, "renewed");
+  *v = rt_number(rt, (double)renewed);
   rt_map_set(rt, r, k, v);
   rt_value_t out = *r;
   gc_scope_close(h, &sc);
@@ -319,15 +328,15 @@ static void on_current(cache_store_t *st, int err, rt_value_t *rec,
     *now = rt_map_new(rt, 0);
   if (rt_is_map(*base)) {
     rt_value_t *was = rt_handle(h, RT_NONE);
-    if (rt_json_parse(rt, s->snapshot, strlen(s->snapshot), NULL, was,
-                      NULL) < 0 ||
+    if (rt_json_parse(rt, s->snapshot, strlen(s->snapshot), NULL, was, NULL) <
+            0 ||
         !rt_is_map(*was))
       *was = rt_map_new(rt, 0);
     merge(rt, base, now, was);
   } else {
     *base = *now; /* nothing stored (new, regenerated, or expired there) */
   }
-  rt_value_t *r = rt_handle(h, record(rt, base, s->created));
+  rt_value_t *r = rt_handle(h, record(rt, base, s->created, s->renewed));
   char key[128];
   size_t kl = key_of(m, s->id, key, sizeof key);
   cache_set(m->store, key, kl, r, m->o.max_age_ms, after_save, s);
@@ -363,10 +372,16 @@ static void on_head(rt_value_t *req, void *data) {
     return;
   bool empty = strcmp(now, "{}") == 0;
   bool changed = strcmp(now, s->snapshot) != 0;
-  if ((changed || s->regenerated) && !(empty && !s->existed)) {
+  int64_t t = now_ms();
+  /* Renewal in halves (renew_after_ms > 0): an unchanged session is
+   * renewed, cookie and TTL together, through a save that records when. */
+  bool renew = s->existed && m->o.renew_after_ms > 0 &&
+               t - s->renewed >= (int64_t)m->o.renew_after_ms;
+  if ((changed || s->regenerated || renew) && !(empty && !s->existed)) {
     /* Save before the head goes out: hold the response. */
     if (!s->existed || s->regenerated)
-      s->created = now_ms();
+      s->created = t;
+    s->renewed = t;
     set_cookie(s, req, false);
     if (rt_res_hold(req) == 0) {
       s->refs++;
@@ -377,8 +392,8 @@ static void on_head(rt_value_t *req, void *data) {
       else
         on_current(m->store, 0, NULL, s); /* nothing to merge with */
     }
-  } else if (s->existed) {
-    /* Rolling expiry: renew the cookie and the store's TTL. */
+  } else if (s->existed && m->o.renew_after_ms == 0) {
+    /* Rolling on every request: renew the cookie and the store's TTL. */
     set_cookie(s, req, false);
     size_t kl = key_of(m, s->id, key, sizeof key);
     s->refs++;
@@ -392,7 +407,8 @@ static void on_finish(rt_value_t *req, void *data) {
   unref(data);
 }
 
-/* --- The middleware ------------------------------------------------------------ */
+/* --- The middleware
+ * ------------------------------------------------------------ */
 
 static void session_mw(rt_value_t *req, void *data) {
   mw_t *m = data;
@@ -415,8 +431,8 @@ static void session_mw(rt_value_t *req, void *data) {
   set_local(req, STATE_KEY, rt_int((int64_t)(uintptr_t)s));
   /* The cookie: a signed id, else a new id (used only if data is stored). */
   rt_value_t cookies = rt_req_get(req, RT_REQ_COOKIES);
-  rt_value_t c = rt_is_map(cookies) ? rt_map_get_cstr(cookies, m->name)
-                                    : RT_NONE;
+  rt_value_t c =
+      rt_is_map(cookies) ? rt_map_get_cstr(cookies, m->name) : RT_NONE;
   int idl = -1;
   if (rt_is_string(c)) {
     char buf[256];
@@ -454,6 +470,7 @@ void cache_session_opts_init(cache_session_opts_t *o) {
   o->name = "sid";
   o->max_age_ms = 20 * 60 * 1000;
   o->absolute_ms = 24 * 3600 * 1000;
+  o->renew_after_ms = CACHE_SESSION_RENEW_HALF;
   o->same_site = RT_SAME_SITE_LAX;
   o->prefix = "sess:";
   o->log = stderr;
@@ -472,13 +489,17 @@ static void mw_free(void *data) {
 int cache_session(rt_app_t *app, cache_store_t *store,
                   const cache_session_opts_t *o) {
   if (app == NULL || store == NULL || o == NULL || o->nsecrets == 0 ||
-      o->secrets == NULL || o->name == NULL)
+      o->secrets == NULL || o->name == NULL ||
+      (o->renew_after_ms != CACHE_SESSION_RENEW_HALF &&
+       o->renew_after_ms > o->max_age_ms))
     return -EINVAL;
   mw_t *m = calloc(1, sizeof *m);
   if (m == NULL)
     return -ENOMEM;
   m->store = store;
   m->o = *o;
+  if (m->o.renew_after_ms == CACHE_SESSION_RENEW_HALF)
+    m->o.renew_after_ms = m->o.max_age_ms / 2;
   m->name = strdup(o->name);
   m->prefix = strdup(o->prefix != NULL ? o->prefix : "sess:");
   m->secrets = calloc(o->nsecrets, sizeof *m->secrets);
@@ -488,14 +509,14 @@ int cache_session(rt_app_t *app, cache_store_t *store,
     ok = m->secrets[i] != NULL;
     m->nsecrets = i + 1;
   }
-  int err = ok ? rt_app_use_owned(app, NULL, session_mw, m, mw_free)
-               : -ENOMEM;
+  int err = ok ? rt_app_use_owned(app, NULL, session_mw, m, mw_free) : -ENOMEM;
   if (err < 0)
     mw_free(m);
   return err;
 }
 
-/* --- For handlers ----------------------------------------------------------------- */
+/* --- For handlers
+ * ----------------------------------------------------------------- */
 
 rt_value_t cache_session_data(rt_value_t *req) {
   if (state_of(req) == NULL)

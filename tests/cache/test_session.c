@@ -25,6 +25,8 @@ static FILE *session_log;   /* the middleware's log lines */
 static rt_loop_t *loop_of_app;
 static const char *secrets_now[2] = {"second-secret", "first-secret"};
 static size_t nsecrets = 1;
+static uint64_t max_age_ms = 60000;
+static uint64_t renew_after_ms = CACHE_SESSION_RENEW_HALF;
 
 static void put_cstr(rt_runtime_t *rt, rt_value_t *map, const char *k,
                      rt_value_t v) {
@@ -123,7 +125,8 @@ static void setup(ht_server_t *hs, rt_app_t *app) {
   cache_session_opts_init(&o);
   o.secrets = secrets_now;
   o.nsecrets = nsecrets;
-  o.max_age_ms = 60000;
+  o.max_age_ms = max_age_ms;
+  o.renew_after_ms = renew_after_ms;
   o.log = session_log;
   assert_int_equal(rt_app_get(app, "/plain", h_plain, NULL), 0);
   assert_int_equal(cache_session(app, the_store, &o), 0);
@@ -196,8 +199,9 @@ static void test_session_flow(void **state) {
   req_with(p, "GET", "/me", cookie, &r);
   assert_int_equal(r.status, 200);
   assert_string_equal(r.body, "ada");
-  /* Rolling: the cookie comes back renewed. */
-  assert_non_null(ht_header(&r, "set-cookie", v, sizeof v));
+  /* Within its first half-life a read sends no cookie (test_session_renewal
+   * has the renewals). */
+  assert_null(ht_header(&r, "set-cookie", v, sizeof v));
   ht_resp_free(&r);
   /* A tampered cookie, an unknown id: no session. */
   char bad[256];
@@ -332,6 +336,91 @@ static void test_session_rotation(void **state) {
   (void)value;
 }
 
+/* Renewal: on every request (renew_after_ms 0, express's rolling: true);
+ * else once the renewal period has passed, recorded in the store so the
+ * next read sends no cookie again; an idle session expires with its TTL;
+ * a renewal period past max_age is refused. */
+static void test_session_renewal(void **state) {
+  (void)state;
+  nsecrets = 1;
+  ht_resp_t r;
+  char cookie[256], attrs[256], v[256];
+  /* Every request. */
+  renew_after_ms = 0;
+  ht_server_t *hs = ht_start(setup, NULL, NULL);
+  req_with(hs->port, "POST", "/login/kim", NULL, &r);
+  assert_true(sid_of(&r, cookie, sizeof cookie, attrs, sizeof attrs));
+  ht_resp_free(&r);
+  for (int i = 0; i < 3; i++) {
+    req_with(hs->port, "GET", "/me", cookie, &r);
+    assert_string_equal(r.body, "kim");
+    assert_true(sid_of(&r, v, sizeof v, attrs, sizeof attrs));
+    assert_string_equal(v, cookie); /* the same id, renewed */
+    assert_non_null(strstr(attrs, "Max-Age=60"));
+    ht_resp_free(&r);
+  }
+  stop_app(hs);
+  /* After a period. */
+  const int period = scale_ms(300);
+  renew_after_ms = (uint64_t)period;
+  hs = ht_start(setup, NULL, NULL);
+  req_with(hs->port, "POST", "/login/lee", NULL, &r);
+  assert_true(sid_of(&r, cookie, sizeof cookie, attrs, sizeof attrs));
+  ht_resp_free(&r);
+  req_with(hs->port, "GET", "/me", cookie, &r);
+  assert_string_equal(r.body, "lee");
+  assert_null(ht_header(&r, "set-cookie", v, sizeof v));
+  ht_resp_free(&r);
+  usleep((useconds_t)(period + period / 2) * 1000);
+  req_with(hs->port, "GET", "/me", cookie, &r);
+  assert_string_equal(r.body, "lee");
+  assert_true(sid_of(&r, v, sizeof v, attrs, sizeof attrs));
+  assert_string_equal(v, cookie);
+  assert_non_null(strstr(attrs, "Max-Age=60"));
+  ht_resp_free(&r);
+  req_with(hs->port, "GET", "/me", cookie, &r); /* just renewed: none */
+  assert_string_equal(r.body, "lee");
+  assert_null(ht_header(&r, "set-cookie", v, sizeof v));
+  ht_resp_free(&r);
+  stop_app(hs);
+  /* Idle: gone with its TTL (1 s; memcached counts whole seconds). */
+  max_age_ms = 1000;
+  renew_after_ms = CACHE_SESSION_RENEW_HALF;
+  hs = ht_start(setup, NULL, NULL);
+  req_with(hs->port, "POST", "/login/max", NULL, &r);
+  assert_true(sid_of(&r, cookie, sizeof cookie, attrs, sizeof attrs));
+  assert_non_null(strstr(attrs, "Max-Age=1"));
+  ht_resp_free(&r);
+  usleep(2500 * 1000);
+  req_with(hs->port, "GET", "/me", cookie, &r);
+  assert_int_equal(r.status, 401);
+  ht_resp_free(&r);
+  stop_app(hs);
+  max_age_ms = 60000;
+  /* A period longer than the lifetime. */
+  rt_runtime_t *rt = rt_test_runtime();
+  rt_loop_t *loop;
+  assert_int_equal(rt_loop_create(rt, &loop), 0);
+  cache_store_t *mem;
+  assert_int_equal(cache_open(loop, "memory://", &mem, NULL, 0), 0);
+  rt_app_t *app;
+  assert_int_equal(rt_app_create(rt, &app), 0);
+  cache_session_opts_t o;
+  cache_session_opts_init(&o);
+  o.secrets = secrets_now;
+  o.nsecrets = 1;
+  o.max_age_ms = 1000;
+  o.renew_after_ms = 2000;
+  assert_int_equal(cache_session(app, mem, &o), -EINVAL);
+  o.renew_after_ms = 1000;
+  assert_int_equal(cache_session(app, mem, &o), 0);
+  rt_app_destroy(app);
+  cache_close(mem);
+  rt_loop_run(loop);
+  assert_int_equal(rt_loop_destroy(loop), 0);
+  rt_runtime_destroy(rt);
+}
+
 /* How many times the session log holds NEEDLE (written by the server's
  * thread, flushed per line: read through the descriptor). */
 static int log_count(const char *needle) {
@@ -438,6 +527,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_session_flow),
       cmocka_unit_test(test_session_rotation),
+      cmocka_unit_test(test_session_renewal),
       cmocka_unit_test(test_session_store_faults),
   };
   session_log = tmpfile();

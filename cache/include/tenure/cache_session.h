@@ -5,9 +5,15 @@
  * base64url, signed with HMAC-SHA256 under the first secret (any secret of
  * the list is accepted: rotation); HttpOnly and SameSite=Lax by default,
  * Secure when asked or, behind a trusted proxy, when X-Forwarded-Proto says
- * https.  A session lives for max_age after its last request (rolling: the
- * cookie's Max-Age and the store's TTL are renewed) and never longer than
- * its absolute lifetime.
+ * https.  Expiry is rolling and never past the absolute lifetime.  The
+ * cookie's Max-Age and the store's TTL are renewed together: on every
+ * request when renew_after_ms is 0 (express-session's rolling: true), else
+ * on the first request at least renew_after_ms after the last renewal
+ * (default: half of max_age), through a save that records when.  So an
+ * active session never expires, an idle one ends between max_age -
+ * renew_after_ms and max_age after its last request, and a session read
+ * within its half-life costs one store read and sends no cookie (as
+ * express-session with rolling: false answers).
  *
  * Saving.  The session's data is a Map (cache_session_data).  A session
  * is created only when something is stored in it, saved only when its data
@@ -36,6 +42,7 @@ typedef struct cache_session_opts_s {
   size_t nsecrets;
   uint64_t max_age_ms;          /* idle lifetime (20 min) */
   uint64_t absolute_ms;         /* whatever the activity (24 h; 0: none) */
+  uint64_t renew_after_ms;      /* renewal period (HALF; 0: always) */
   bool secure;                  /* always Secure */
   bool trust_proxy;             /* X-Forwarded-Proto: https makes it Secure */
   rt_same_site_t same_site;     /* RT_SAME_SITE_LAX */
@@ -43,10 +50,14 @@ typedef struct cache_session_opts_s {
   FILE *log;                    /* store failures (stderr) */
 } cache_session_opts_t;
 
+/* renew_after_ms: half of max_age, whatever max_age is set to. */
+#define CACHE_SESSION_RENEW_HALF UINT64_MAX
+
 CACHE_EXTERN void cache_session_opts_init(cache_session_opts_t *o);
 
 /* Adds the session middleware to APP (for every path).  The options and
- * the secrets are copied.  Returns 0, -EINVAL (no secret) or -ENOMEM. */
+ * the secrets are copied.  Returns 0, -EINVAL (no secret, or a renewal
+ * period longer than max_age) or -ENOMEM. */
 CACHE_EXTERN int cache_session(rt_app_t *app, cache_store_t *store,
                                const cache_session_opts_t *o);
 
