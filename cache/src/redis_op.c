@@ -238,6 +238,10 @@ static void start(cache_store_t *st, int kind, const char *key, size_t klen,
                   cache_get_fn get, cache_done_fn done, void *data) {
   cache__rstore_t *s = (cache__rstore_t *)st;
   uint64_t t0 = cache__now_us();
+  /* A deadline counts from the call, not from when the loop last looked
+   * at the clock (a call made after a long callback, or before the loop
+   * runs, would otherwise start late). */
+  uv_update_time(s->uv);
   if (s->closing) {
     cache__rstore_error(s, "closed");
     later(s, NULL, -ECANCELED, get, done, data, t0);

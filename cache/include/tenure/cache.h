@@ -4,9 +4,14 @@
  *   memory://?max-entries=N&max-bytes=M   a bounded in-heap LRU (default)
  *   redis://[:password@]host[:port][/db][?password=P&timeout-ms=N]
  *                                         a Redis server (hiredis, async)
+ *   redis-cluster://[:password@]host[:port][,host[:port]...]
+ *                   [?password=P&timeout-ms=N]
+ *                                         a Redis Cluster (hiredis, a
+ *                                         connection per master, MOVED
+ *                                         and ASK followed)
  *
- * (Redis Cluster and memcached backends come behind the same interface;
- * see cache/DESIGN.md.)
+ * (A memcached backend comes behind the same interface; see
+ * cache/DESIGN.md.)
  *
  * A store is a table of callbacks (cache_store_type_t, as Redis's dictType
  * is) behind a common header.  Every operation answers through an
@@ -160,6 +165,9 @@ CACHE_EXTERN void cache_compute_done(cache_flight_t *fl, int err,
 CACHE_EXTERN extern const cache_store_type_t cache_memory_type;
 /* The Redis backend (redis://, hiredis on the loop's libuv). */
 CACHE_EXTERN extern const cache_store_type_t cache_redis_type;
+/* The Redis Cluster backend (redis-cluster://, the same connections, one
+ * per node). */
+CACHE_EXTERN extern const cache_store_type_t cache_redis_cluster_type;
 
 #ifdef __cplusplus
 }
