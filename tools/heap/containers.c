@@ -23,11 +23,7 @@
  *    __proto__ and constructor; or, if more, the entry slots of the
  *    internal "properties" dictionary (whose numbered edges reach the keys
  *    even when the values are Smis).
- *  - Linked lists: a holder object with an edge to a head node H, where H
- *    has a property edge (e.g. "next") to another node of H's class; the
- *    entry count is the length of the chain along that edge name.  The
- *    container is the holder (a queue object, or the closure context that
- *    holds the variable), because the head changes as the queue drains.
+ *  - Linked lists: inferred in chains.c (a holder, a head, a link edge).
  *
  * INV(kinds): only object and native nodes are containers; hidden, array
  * (V8 internal FixedArray), code and synthetic nodes never are.
@@ -40,15 +36,19 @@
 
 #include "hs_internal.h"
 
-static int is_context(const hs_snapshot_t *s, uint32_t n)
+/* V8 names closure contexts "system / Context": scopes, not collections. */
+#define CONTEXT_PREFIX "system /"
+
+int hs__is_context(const hs_snapshot_t *s, uint32_t n)
 {
-  return !strncmp(hs_node_name(s, n), "system /", 8);
+  return !strncmp(hs_node_name(s, n), CONTEXT_PREFIX,
+                  sizeof CONTEXT_PREFIX - 1);
 }
 
-static int is_candidate_node(const hs_snapshot_t *s, uint32_t n)
+int hs__is_candidate(const hs_snapshot_t *s, uint32_t n)
 {
   uint8_t k = s->node_kind[n];
-  return (k == HS_NODE_OBJECT || k == HS_NODE_NATIVE) && !is_context(s, n);
+  return (k == HS_NODE_OBJECT || k == HS_NODE_NATIVE) && !hs__is_context(s, n);
 }
 
 int64_t hs__edge_number(const hs_snapshot_t *s, uint32_t e)
@@ -68,7 +68,7 @@ int64_t hs__edge_number(const hs_snapshot_t *s, uint32_t e)
   return v;
 }
 
-static uint32_t find_internal(const hs_snapshot_t *s, uint32_t n,
+uint32_t hs__find_internal(const hs_snapshot_t *s, uint32_t n,
                               const char *name)
 {
   for (uint32_t e = s->first_edge[n]; e < s->first_edge[n + 1]; e++) {
@@ -164,7 +164,7 @@ int hs__entries_estimated(const hs_snapshot_t *s, uint32_t n,
 {
   if (kind != HS_CONT_MAP || n >= s->node_count)
     return 0;
-  uint32_t t = find_internal(s, n, "table");
+  uint32_t t = hs__find_internal(s, n, "table");
   if (t == UINT32_MAX)
     return 0;
   for (uint32_t e = s->first_edge[t]; e < s->first_edge[t + 1]; e++) {
@@ -239,7 +239,7 @@ static uint32_t array_entries(const hs_snapshot_t *s, uint32_t n)
       count++;
   if (count)
     return count;
-  uint32_t store = find_internal(s, n, "elements");
+  uint32_t store = hs__find_internal(s, n, "elements");
   if (store == UINT32_MAX)
     return 0;
   for (uint32_t e = s->first_edge[store]; e < s->first_edge[store + 1]; e++)
@@ -298,167 +298,13 @@ static uint32_t dict_entries(const hs_snapshot_t *s, uint32_t n)
   }
   /* A dictionary-mode object whose values are Smis has no property edges
    * for them, but its "properties" dictionary still holds the keys. */
-  uint32_t store = find_internal(s, n, "properties");
+  uint32_t store = hs__find_internal(s, n, "properties");
   if (store != UINT32_MAX && s->node_kind[store] == HS_NODE_ARRAY) {
     uint32_t slots = store_slots(s, store, 3);
     if (slots > count)
       count = slots;
   }
   return count;
-}
-
-/* The hidden class of n: the target of its internal "map" edge (V8 gives
- * every heap object one), or UINT32_MAX (tenure's writer has none).  Two
- * plain objects are both "Object" by name; their shapes tell a queue
- * {head, tail} from its nodes {job, next}. */
-static uint32_t scan_shape(const hs_snapshot_t *s, uint32_t n)
-{
-  for (uint32_t e = s->first_edge[n]; e < s->first_edge[n + 1]; e++)
-    if (s->edge_kind[e] == HS_EDGE_INTERNAL &&
-        !strcmp(hs_str(s, s->edge_name[e]), "map"))
-      return s->edge_to[e];
-  return UINT32_MAX;
-}
-
-uint32_t hs__shape_of(const hs_snapshot_t *s, uint32_t n)
-{
-  return s->shape ? s->shape[n] : scan_shape(s, n);
-}
-
-int hs__shapes(hs_snapshot_t *s)
-{
-  if (s->shape)
-    return 0;
-  uint32_t *v = malloc(sizeof *v * ((size_t)s->node_count + 1));
-  if (!v)
-    return -ENOMEM;
-  for (uint32_t n = 0; n < s->node_count; n++)
-    v[n] = scan_shape(s, n);
-  s->shape = v;
-  return 0;
-}
-
-/* Whether a and b are of one kind of object: same class name, and the
- * same shape when both have one. */
-static int same_shape(const hs_snapshot_t *s, uint32_t a, uint32_t b)
-{
-  if (s->node_kind[a] != s->node_kind[b] || s->node_name[a] != s->node_name[b])
-    return 0;
-  uint32_t sa = hs__shape_of(s, a), sb = hs__shape_of(s, b);
-  return sa == UINT32_MAX || sb == UINT32_MAX || sa == sb;
-}
-
-/* The edge along which h links to a node of its own class, or
- * UINT32_MAX.  A node of the same shape is preferred: a list node
- * {job, next} of plain objects also points at its job, another
- * "Object". */
-static uint32_t link_edge(const hs_snapshot_t *s, uint32_t h)
-{
-  uint32_t named = UINT32_MAX;
-  for (uint32_t e = s->first_edge[h]; e < s->first_edge[h + 1]; e++) {
-    uint32_t t = s->edge_to[e];
-    if (s->edge_kind[e] == HS_EDGE_PROPERTY && t != h &&
-        s->node_kind[t] == s->node_kind[h] &&
-        s->node_name[t] == s->node_name[h] &&
-        strcmp(hs_str(s, s->edge_name[e]), "__proto__")) {
-      if (same_shape(s, h, t))
-        return e;
-      if (named == UINT32_MAX)
-        named = e;
-    }
-  }
-  return named;
-}
-
-/* The next link after v along edge name `name`, or UINT32_MAX at the end
- * of the chain (no such edge, or a node of another class). */
-static uint32_t next_link(const hs_snapshot_t *s, uint32_t v, uint32_t name,
-                          uint32_t h)
-{
-  for (uint32_t e = s->first_edge[v]; e < s->first_edge[v + 1]; e++) {
-    if (s->edge_kind[e] == HS_EDGE_PROPERTY && s->edge_name[e] == name) {
-      uint32_t t = s->edge_to[e];
-      if (s->node_name[t] != s->node_name[h] ||
-          s->node_kind[t] != s->node_kind[h])
-        return UINT32_MAX;
-      return t;
-    }
-  }
-  return UINT32_MAX;
-}
-
-/* Number of distinct nodes on the chain from h along edges named like
- * `via`, through nodes of h's class.  Cycles (a circular list, or a node
- * linking to itself) are measured with Brent's algorithm, so every node
- * counts once and the walk ends; at most limit steps. */
-static uint32_t chain_length(const hs_snapshot_t *s, uint32_t h,
-                             uint32_t via, uint32_t limit)
-{
-  uint32_t name = s->edge_name[via];
-  uint32_t power = 1, lam = 1, steps = 1;
-  uint32_t tortoise = h, hare = next_link(s, h, name, h);
-  while (hare != UINT32_MAX && hare != tortoise) {
-    if (steps >= limit)
-      return limit;
-    if (power == lam) {
-      tortoise = hare;
-      power *= 2;
-      lam = 0;
-    }
-    hare = next_link(s, hare, name, h);
-    lam++;
-    steps++;
-  }
-  if (hare == UINT32_MAX)
-    return steps; /* a plain list: steps nodes */
-  /* A cycle of length lam: find where it starts (mu) to count distinct
-   * nodes mu + lam. */
-  uint32_t mu = 0;
-  tortoise = hare = h;
-  for (uint32_t i = 0; i < lam; i++)
-    hare = next_link(s, hare, name, h);
-  while (tortoise != hare && mu < limit) {
-    tortoise = next_link(s, tortoise, name, h);
-    hare = next_link(s, hare, name, h);
-    mu++;
-  }
-  return mu + lam;
-}
-
-/* Longest chain held by holder n through one of its edges; *via_out gets
- * the holder's edge. */
-static uint32_t holder_chain(const hs_snapshot_t *s, uint32_t n,
-                             uint32_t *via_out, uint64_t *budget)
-{
-  uint32_t limit = s->node_count;
-  if (budget && *budget < limit)
-    limit = (uint32_t)*budget;
-  uint32_t best = 0, best_edge = UINT32_MAX;
-  for (uint32_t e = s->first_edge[n]; e < s->first_edge[n + 1]; e++) {
-    uint8_t k = s->edge_kind[e];
-    if (k != HS_EDGE_PROPERTY && k != HS_EDGE_CONTEXT)
-      continue;
-    uint32_t h = s->edge_to[e];
-    if (!is_candidate_node(s, h))
-      continue;
-    uint32_t via = link_edge(s, h);
-    if (via == UINT32_MAX)
-      continue;
-    /* A node of the list's own kind (a link, a tree node) is part of
-     * the structure, not its holder. */
-    if (same_shape(s, n, h))
-      continue;
-    uint32_t len = chain_length(s, h, via, limit);
-    if (budget)
-      *budget = *budget > len ? *budget - len : 0;
-    if (len > best) {
-      best = len;
-      best_edge = e;
-    }
-  }
-  if (via_out)
-    *via_out = best_edge;
-  return best;
 }
 
 uint32_t hs_container_entries(const hs_snapshot_t *s, uint32_t n,
@@ -468,26 +314,69 @@ uint32_t hs_container_entries(const hs_snapshot_t *s, uint32_t n,
     return 0;
   switch (kind) {
   case HS_CONT_MAP: {
-    if (!is_candidate_node(s, n))
+    if (!hs__is_candidate(s, n))
       return 0;
-    uint32_t t = find_internal(s, n, "table");
+    uint32_t t = hs__find_internal(s, n, "table");
     return t == UINT32_MAX ? 0 : table_entries(s, n, t);
   }
   case HS_CONT_ARRAY:
-    if (!is_candidate_node(s, n) || strcmp(hs_node_name(s, n), "Array"))
+    if (!hs__is_candidate(s, n) || strcmp(hs_node_name(s, n), "Array"))
       return 0;
     return array_entries(s, n);
   case HS_CONT_DICT:
-    if (!is_candidate_node(s, n))
+    if (!hs__is_candidate(s, n))
       return 0;
     return dict_entries(s, n);
   case HS_CONT_CHAIN:
     if (s->node_kind[n] != HS_NODE_OBJECT && s->node_kind[n] != HS_NODE_NATIVE)
       return 0;
-    return holder_chain(s, n, NULL, NULL);
+    return hs__holder_chain(s, n, NULL, NULL);
   default:
     return 0;
   }
+}
+
+/* The edges that hold a keyed container's entries. */
+static uint32_t entry_store(const hs_snapshot_t *s, uint32_t n, uint8_t kind)
+{
+  if (kind != HS_CONT_MAP)
+    return n;
+  for (uint32_t e = s->first_edge[n]; e < s->first_edge[n + 1]; e++)
+    if (s->edge_kind[e] == HS_EDGE_INTERNAL &&
+        !strcmp(hs_str(s, s->edge_name[e]), "table"))
+      return s->edge_to[e];
+  return UINT32_MAX;
+}
+
+static int entry_edge(const hs_snapshot_t *s, uint32_t e, uint8_t kind)
+{
+  uint8_t k = s->edge_kind[e];
+  if (kind == HS_CONT_MAP)
+    return k != HS_EDGE_WEAK;
+  if (k == HS_EDGE_ELEMENT)
+    return 1;
+  if (k != HS_EDGE_PROPERTY)
+    return 0;
+  const char *nm = hs_str(s, s->edge_name[e]);
+  return strcmp(nm, "__proto__") && strcmp(nm, "constructor");
+}
+
+
+int hs__is_listener_list(const hs_snapshot_t *s, uint32_t n, uint8_t kind)
+{
+  uint32_t st = entry_store(s, n, kind == HS_CONT_ARRAY ? HS_CONT_DICT
+                                                        : kind);
+  if (st == UINT32_MAX)
+    return 0;
+  uint32_t all = 0, fn = 0;
+  for (uint32_t e = s->first_edge[st]; e < s->first_edge[st + 1]; e++) {
+    if (!entry_edge(s, e, kind == HS_CONT_ARRAY ? HS_CONT_DICT : kind))
+      continue;
+    all++;
+    if (s->node_kind[s->edge_to[e]] == HS_NODE_CLOSURE)
+      fn++;
+  }
+  return all > 0 && fn * 2 > all;
 }
 
 static int push(hs_container_t **v, int *cnt, int *cap, hs_container_t c)
@@ -531,8 +420,8 @@ int hs_containers(const hs_snapshot_t *s, uint32_t min_entries,
       continue;
     hs_container_t c = {n, UINT32_MAX, 0, 0, s->retained ? s->retained[n]
                                                           : 0};
-    if (!is_context(s, n)) {
-      uint32_t t = find_internal(s, n, "table");
+    if (!hs__is_context(s, n)) {
+      uint32_t t = hs__find_internal(s, n, "table");
       if (t != UINT32_MAX) {
         c.kind = HS_CONT_MAP;
         c.entries = table_entries(s, n, t);
@@ -547,7 +436,7 @@ int hs_containers(const hs_snapshot_t *s, uint32_t min_entries,
         goto fail;
     }
     uint32_t via;
-    uint32_t len = budget ? holder_chain(s, n, &via, &budget) : 0;
+    uint32_t len = budget ? hs__holder_chain(s, n, &via, &budget) : 0;
     if (len >= min_entries) {
       hs_container_t ch = {n, via, HS_CONT_CHAIN, len, c.retained};
       if (push(&v, &cnt, &cap, ch) < 0)
@@ -561,30 +450,12 @@ fail:
   return -ENOMEM;
 }
 
-uint32_t hs__chain_via(const hs_snapshot_t *s, uint32_t n, uint32_t *via)
-{
-  return holder_chain(s, n, via, NULL);
-}
-
 uint32_t hs__queue_members(const hs_snapshot_t *s, uint32_t n, uint8_t kind,
                            void (*fn)(void *ctx, uint32_t node), void *ctx)
 {
   uint32_t count = 0;
-  if (kind == HS_CONT_CHAIN) {
-    uint32_t via;
-    uint32_t len = holder_chain(s, n, &via, NULL);
-    if (via == UINT32_MAX)
-      return 0;
-    /* chain_length counted the distinct nodes, so walking that many
-     * steps from the head visits each once, cycles included. */
-    uint32_t h = s->edge_to[via], v = h;
-    uint32_t name = s->edge_name[link_edge(s, h)];
-    for (; v != UINT32_MAX && count < len; count++) {
-      fn(ctx, v);
-      v = next_link(s, v, name, h);
-    }
-    return count;
-  }
+  if (kind == HS_CONT_CHAIN)
+    return hs__chain_members(s, n, fn, ctx);
   if (kind != HS_CONT_ARRAY)
     return 0;
   for (uint32_t e = s->first_edge[n]; e < s->first_edge[n + 1]; e++)
@@ -594,7 +465,7 @@ uint32_t hs__queue_members(const hs_snapshot_t *s, uint32_t n, uint8_t kind,
     }
   if (count)
     return count;
-  uint32_t store = find_internal(s, n, "elements");
+  uint32_t store = hs__find_internal(s, n, "elements");
   if (store == UINT32_MAX)
     return 0;
   for (uint32_t e = s->first_edge[store]; e < s->first_edge[store + 1]; e++)

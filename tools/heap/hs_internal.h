@@ -30,9 +30,33 @@ int hs__classes_grow(hs__classes_t *c);
 int hs__node_row(hs__classes_t *c, const hs_snapshot_t *s, uint32_t n,
                  int32_t *by_str, int32_t *by_kind);
 
-/* Longest linked list held by holder n: returns its length and stores
- * the holder's edge to the head in *via (UINT32_MAX if none). */
+/* --- Containers (containers.c) --- */
+
+/* Whether n is a closure context ("system / Context"): a scope. */
+int hs__is_context(const hs_snapshot_t *s, uint32_t n);
+/* Whether n can be a container: an object or native node, not a
+ * context (INV(kinds) in containers.c). */
+int hs__is_candidate(const hs_snapshot_t *s, uint32_t n);
+/* The target of n's internal or property edge NAME, or UINT32_MAX. */
+uint32_t hs__find_internal(const hs_snapshot_t *s, uint32_t n,
+                           const char *name);
+/* Whether most entries of container n (of kind KIND) are functions: a
+ * listener list. */
+int hs__is_listener_list(const hs_snapshot_t *s, uint32_t n, uint8_t kind);
+
+/* --- Linked lists (chains.c) --- */
+
+/* Longest linked list held by holder n through one of its edges: returns
+ * its length and stores the holder's edge to the head in *via (UINT32_MAX
+ * if none).  BUDGET (or NULL): steps the walks may take, decreased. */
+uint32_t hs__holder_chain(const hs_snapshot_t *s, uint32_t n, uint32_t *via,
+                          uint64_t *budget);
+/* hs__holder_chain without a budget. */
 uint32_t hs__chain_via(const hs_snapshot_t *s, uint32_t n, uint32_t *via);
+/* Calls fn for each link of n's longest list, each once; returns how
+ * many. */
+uint32_t hs__chain_members(const hs_snapshot_t *s, uint32_t n,
+                           void (*fn)(void *ctx, uint32_t node), void *ctx);
 
 /* Calls fn for each entry node of queue n (kind HS_CONT_ARRAY: the
  * element targets; HS_CONT_CHAIN: the links of its longest list) and
@@ -53,6 +77,8 @@ int64_t hs__table_stride(const hs_snapshot_t *s, uint32_t n, uint32_t table);
  * name parsed as a decimal (V8 names hash-table slots "67"); -1 when the
  * name is not a number. */
 int64_t hs__edge_number(const hs_snapshot_t *s, uint32_t e);
+
+/* --- Hidden classes (shapes.c) --- */
 
 /* Hidden class of n: the target of its internal "map" edge, or
  * UINT32_MAX when the writer gives none (tenure's). */
