@@ -277,6 +277,8 @@ static inline void fx_redis_start(store_fixture_t *f) {
            f->port[0], test_under_valgrind() ? 4000 : 1000);
 }
 
+#include "store_cluster.h" /* redis-cluster://'s fixture */
+
 static store_fixture_t store_fixtures[] = {
     {.name = "memory", .start = fx_memory_start},
     {.name = "redis",
@@ -284,6 +286,11 @@ static store_fixture_t store_fixtures[] = {
      .remote = true,
      .start = fx_redis_start,
      .restart = fx_redis_restart},
+    {.name = "redis-cluster",
+     .needs = "redis-cli",
+     .remote = true,
+     .start = fx_cluster_start,
+     .restart = fx_cluster_restart},
 };
 #define N_STORE_FIXTURES (sizeof store_fixtures / sizeof store_fixtures[0])
 

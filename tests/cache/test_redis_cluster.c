@@ -17,7 +17,6 @@
  * since a failover can move masters. */
 #include "store_test.h"
 
-#include <dirent.h>
 #include <stdarg.h>
 
 #include <hiredis/hiredis.h>
@@ -28,7 +27,7 @@
 
 #define NODES 6 /* three masters, one replica each */
 #define MASTERS 3
-#define NODE_TIMEOUT "1000" /* cluster-node-timeout, ms */
+#define NODE_TIMEOUT_MS 1000 /* cluster-node-timeout */
 
 typedef struct cnode_s {
   int port, bus;
@@ -355,54 +354,8 @@ static void move_slot(unsigned slot, int from, int to) {
 
 /* --- The cluster ---------------------------------------------------------- */
 
-/* Runs ARGV (argv[0] on PATH) with its output in LOG, and waits for it;
- * returns its exit status. */
-static int run(char *const argv[], const char *log) {
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    int null = open("/dev/null", O_RDONLY);
-    dup2(null, 0);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    execvp(argv[0], argv);
-    _exit(127);
-  }
-  int st = 0;
-  waitpid(pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static pid_t start_node(cnode_t *n) {
-  char port[16], bus[16], conf[64];
-  snprintf(port, sizeof port, "%d", n->port);
-  snprintf(bus, sizeof bus, "%d", n->bus);
-  snprintf(conf, sizeof conf, "nodes-%d.conf", n->port);
-  char *argv[] = {"redis-server",
-                  "--port",
-                  port,
-                  "--cluster-enabled",
-                  "yes",
-                  "--cluster-config-file",
-                  conf,
-                  "--cluster-port",
-                  bus,
-                  "--dir",
-                  C.dir,
-                  "--save",
-                  "",
-                  "--appendonly",
-                  "no",
-                  "--cluster-node-timeout",
-                  NODE_TIMEOUT,
-                  "--bind",
-                  "127.0.0.1",
-                  "--daemonize",
-                  "no",
-                  NULL};
-  return spawn_server(argv, n->port);
+  return start_cluster_node(n->port, n->bus, C.dir, NODE_TIMEOUT_MS);
 }
 
 static bool port_taken(int p) {
@@ -434,24 +387,12 @@ static int cluster_setup(void **state) {
     C.n[i].bus = fresh_port();
     C.n[i].pid = start_node(&C.n[i]);
   }
-  char *argv[4 + NODES + 4];
-  char addr[NODES][32];
-  int a = 0;
-  argv[a++] = "redis-cli";
-  argv[a++] = "--cluster";
-  argv[a++] = "create";
-  for (int i = 0; i < NODES; i++) {
-    snprintf(addr[i], sizeof addr[i], "127.0.0.1:%d", C.n[i].port);
-    argv[a++] = addr[i];
-  }
-  argv[a++] = "--cluster-replicas";
-  argv[a++] = "1";
-  argv[a++] = "--cluster-yes";
-  argv[a] = NULL;
-  char log[128];
-  snprintf(log, sizeof log, "%s/create.log", C.dir);
-  if (run(argv, log) != 0) {
-    print_message("redis-cli --cluster create failed (see %s)\n", log);
+  int ports[NODES];
+  for (int i = 0; i < NODES; i++)
+    ports[i] = C.n[i].port;
+  if (create_cluster(ports, NODES, 1, C.dir) != 0) {
+    print_message("redis-cli --cluster create failed (see %s/create.log)\n",
+                  C.dir);
     return -1;
   }
   C.up = true;
@@ -466,20 +407,8 @@ static int cluster_teardown(void **state) {
   for (int i = 0; i < NODES; i++)
     if (C.n[i].pid > 0)
       stop_server(C.n[i].pid);
-  if (C.dir[0] != '\0' && getenv("TENURE_KEEP_CLUSTER_DIR") == NULL) {
-    DIR *d = opendir(C.dir);
-    struct dirent *de;
-    while (d != NULL && (de = readdir(d)) != NULL) {
-      char f[512];
-      if (de->d_name[0] == '.')
-        continue;
-      snprintf(f, sizeof f, "%s/%s", C.dir, de->d_name);
-      unlink(f);
-    }
-    if (d != NULL)
-      closedir(d);
-    rmdir(C.dir);
-  }
+  if (C.dir[0] != '\0' && getenv("TENURE_KEEP_CLUSTER_DIR") == NULL)
+    remove_dir(C.dir);
   return 0;
 }
 
