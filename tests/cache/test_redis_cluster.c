@@ -14,7 +14,11 @@
  * with what was replicated before the kill); bad URLs.  Skipped when
  * redis-server or redis-cli is not installed.  The cluster is started once;
  * the tests run in order and read the topology from the cluster itself,
- * since a failover can move masters. */
+ * since a failover can move masters.  Under valgrind every case runs; the
+ * reshard's traffic is paced at 500 sets a second instead of 4000, and the
+ * timeouts scale (scale_ms).  TENURE_KEEP_CLUSTER_DIR=1 keeps the nodes'
+ * directory (their nodes.conf, redis-cli's logs) for a look after a
+ * failure. */
 #include "store_test.h"
 
 #include <stdarg.h>
