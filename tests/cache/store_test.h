@@ -279,7 +279,8 @@ static inline void fx_redis_start(store_fixture_t *f) {
 
 #include "store_cluster.h" /* redis-cluster://'s fixture */
 
-static store_fixture_t store_fixtures[] = {
+/* Unused by the tests that start their own servers. */
+__attribute__((unused)) static store_fixture_t store_fixtures[] = {
     {.name = "memory", .start = fx_memory_start},
     {.name = "redis",
      .needs = "redis-server",
