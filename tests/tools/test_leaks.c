@@ -32,7 +32,7 @@ static const char *const fixtures[] = {
   "map_cache", "session_table", "array_queue", "linked_queue", "listeners",
   "lru_bounded", "churn", "grow_flat", "server", "fast_queue", "smi_map",
   "ttl_ramp", "replaced", "plain_lists", "levelling", "per_conn",
-  "per_user", "orders"};
+  "per_user", "orders", "late", "per_user_levelling"};
 
 /* random_arrays series: (seed, snapshots).  Over 3 snapshots the old
  * length-only rule flagged 2, 1, 2 and 1 of their 8 arrays. */
@@ -507,6 +507,24 @@ static void test_leaks_group_grows_by_new_members(void **state)
   expect_none("orders");
 }
 
+/* Identity: a collection present in only two snapshots of a series (one
+ * interval) is too little evidence, however fast it grows. */
+static void test_leaks_needs_three_snapshots_of_it(void **state)
+{
+  (void)state;
+  result_t r;
+  analyze_n("late", 3, &r);
+  assert_int_equal(r.n, 0);
+  release(&r);
+}
+
+/* Steadiness of a whole group: histories that grow ever slower. */
+static void test_leaks_group_levelling_off_not_flagged(void **state)
+{
+  (void)state;
+  expect_none("per_user_levelling");
+}
+
 /* --- command line --- */
 
 static int tool(const char *args)
@@ -625,6 +643,8 @@ int main(int argc, char **argv)
     cmocka_unit_test(test_leaks_groups_of_like_containers),
     cmocka_unit_test(test_leaks_whole_group),
     cmocka_unit_test(test_leaks_group_grows_by_new_members),
+    cmocka_unit_test(test_leaks_needs_three_snapshots_of_it),
+    cmocka_unit_test(test_leaks_group_levelling_off_not_flagged),
     cmocka_unit_test(test_cli_exit_codes_and_json),
   };
   return cmocka_run_group_tests_name("tools.leaks", tests, setup, teardown);
