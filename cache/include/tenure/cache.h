@@ -9,9 +9,11 @@
  *                                         a Redis Cluster (hiredis, a
  *                                         connection per master, MOVED
  *                                         and ASK followed)
- *
- * (A memcached backend comes behind the same interface; see
- * cache/DESIGN.md.)
+ *   memcached://host[:port][,host[:port]...][?timeout-ms=N&retry-s=N
+ *                                             &clients=N]
+ *                                         a pool of memcached servers
+ *                                         (libmemcached, consistent
+ *                                         hashing, on libuv's threads)
  *
  * A store is a table of callbacks (cache_store_type_t, as Redis's dictType
  * is) behind a common header.  Every operation answers through an
@@ -168,6 +170,9 @@ CACHE_EXTERN extern const cache_store_type_t cache_redis_type;
 /* The Redis Cluster backend (redis-cluster://, the same connections, one
  * per node). */
 CACHE_EXTERN extern const cache_store_type_t cache_redis_cluster_type;
+/* The memcached backend (memcached://, libmemcached on libuv's thread
+ * pool). */
+CACHE_EXTERN extern const cache_store_type_t cache_memcached_type;
 
 #ifdef __cplusplus
 }
