@@ -86,6 +86,14 @@ static inline pid_t spawn_server(char *const argv[], int port) {
   return pid;
 }
 
+/* Pauses a server (SIGSTOP) and waits until it is stopped: a request sent
+ * after this returns is not answered before SIGCONT. */
+static inline void pause_server(pid_t pid) {
+  int status;
+  kill(pid, SIGSTOP);
+  waitpid(pid, &status, WUNTRACED);
+}
+
 /* Kills a server (also a paused one) and reaps it. */
 static inline void stop_server(pid_t pid) {
   kill(pid, SIGCONT);
@@ -112,6 +120,16 @@ static inline pid_t start_redis(int port, const char *password) {
                   password != NULL ? "--requirepass" : NULL,
                   (char *)password,
                   NULL};
+  return spawn_server(argv, port);
+}
+
+/* Starts memcached on PORT (64 MB, no UDP) and waits until it accepts.
+ * Run as root, memcached wants to be told to stay root (-u root). */
+static inline pid_t start_memcached(int port) {
+  char p[16];
+  snprintf(p, sizeof p, "%d", port);
+  char *argv[] = {"memcached", "-l", "127.0.0.1", "-p", p, "-U", "0", "-m",
+                  "64", getuid() == 0 ? "-u" : NULL, "root", NULL};
   return spawn_server(argv, port);
 }
 
@@ -277,6 +295,23 @@ static inline void fx_redis_start(store_fixture_t *f) {
            f->port[0], test_under_valgrind() ? 4000 : 1000);
 }
 
+/* memcached://: a pool of two servers, keys spread over both. */
+static inline void fx_memcached_restart(store_fixture_t *f) {
+  for (int i = 0; i < f->n; i++)
+    f->pid[i] = start_memcached(f->port[i]);
+}
+
+static inline void fx_memcached_start(store_fixture_t *f) {
+  f->n = 2;
+  f->port[0] = free_port();
+  f->pid[0] = start_memcached(f->port[0]);
+  f->port[1] = free_port();
+  f->pid[1] = start_memcached(f->port[1]);
+  snprintf(f->url, sizeof f->url,
+           "memcached://127.0.0.1:%d,127.0.0.1:%d?timeout-ms=%d&retry-s=1",
+           f->port[0], f->port[1], test_under_valgrind() ? 4000 : 1000);
+}
+
 #include "store_cluster.h" /* redis-cluster://'s fixture */
 
 /* Unused by the tests that start their own servers. */
@@ -287,6 +322,11 @@ __attribute__((unused)) static store_fixture_t store_fixtures[] = {
      .remote = true,
      .start = fx_redis_start,
      .restart = fx_redis_restart},
+    {.name = "memcached",
+     .needs = "memcached",
+     .remote = true,
+     .start = fx_memcached_start,
+     .restart = fx_memcached_restart},
     {.name = "redis-cluster",
      .needs = "redis-cli",
      .remote = true,
@@ -311,7 +351,9 @@ static inline void fixture_stop_servers(store_fixture_t *f) {
 /* Pauses (SIGSTOP) or resumes (SIGCONT) every server of F. */
 static inline void fixture_pause(store_fixture_t *f, bool pause) {
   for (int i = 0; i < f->n; i++)
-    if (f->pid[i] > 0)
-      kill(f->pid[i], pause ? SIGSTOP : SIGCONT);
+    if (f->pid[i] > 0 && pause)
+      pause_server(f->pid[i]);
+    else if (f->pid[i] > 0)
+      kill(f->pid[i], SIGCONT);
 }
 #endif
