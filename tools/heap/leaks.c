@@ -287,11 +287,13 @@ static bool estimated_by(const series_t *sr, int j)
 
 /* --- Growth and steadiness -------------------------------------------------- */
 
-/* Evidence 2, per interval: entries and retained size never shrink, and
- * entries strictly grow (counted from a capacity they may stay level). */
+/* Evidence 2, per interval from its first appearance (from empty, when
+ * that is not the first snapshot): entries and retained size never
+ * shrink, and entries strictly grow (counted from a capacity they may stay
+ * level). */
 static bool grows(const series_t *sr)
 {
-  for (int j = 1; j < sr->n; j++) {
+  for (int j = sr->first > 0 ? sr->first : 1; j < sr->n; j++) {
     if (sr->ent[j] < sr->ent[j - 1] || sr->ret[j] < sr->ret[j - 1])
       return false;
     if (sr->ent[j] == sr->ent[j - 1] && !estimated_by(sr, j))
