@@ -34,6 +34,8 @@ static uint64_t bucket_top(unsigned b) {
 }
 
 void cache__latency_record(cache_store_t *st, uint64_t start_us) {
+  if (start_us == 0)
+    return; /* not sampled */
   uint64_t now = cache__now_us();
   uint64_t us = now > start_us ? now - start_us : 0;
   st->latency[bucket_of(us)]++;

@@ -120,7 +120,7 @@ typedef struct op_s {
   int kind;
   bool started;      /* handed to uv_queue_work */
   bool answered;     /* by the deadline or close: the result is dropped */
-  uint64_t t0;       /* cache__now_us() at the call */
+  uint64_t t0;       /* cache__latency_start() at the call (0: not timed) */
   uint64_t deadline; /* uv_now ms */
   cache_get_fn get;
   cache_done_fn done;
@@ -781,7 +781,7 @@ static time_t expiration(uint64_t ttl_ms) {
 static void submit(mc_t *m, int kind, const char *key, size_t klen, char *json,
                    size_t jlen, uint64_t ttl_ms, cache_get_fn get,
                    cache_done_fn done, void *data) {
-  uint64_t t0 = cache__now_us();
+  uint64_t t0 = cache__latency_start(&m->base);
   if (m->closing) {
     free(json);
     snprintf(m->base.error, sizeof m->base.error, "memcached store: closed");
@@ -845,7 +845,7 @@ static void mc_set(cache_store_t *st, const char *key, size_t klen,
     rt_strbuf_free(&b);
     snprintf(m->base.error, sizeof m->base.error,
              "memcached store: the value has no JSON form");
-    answer_later(m, err, NULL, fn, data, cache__now_us());
+    answer_later(m, err, NULL, fn, data, cache__latency_start(&m->base));
     return;
   }
   /* The op takes the text: the worker reads it off the heap. */

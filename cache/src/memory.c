@@ -154,7 +154,7 @@ typedef struct op_s {
   cache_get_fn get;
   cache_done_fn done;
   void *data;
-  uint64_t t0; /* cache__now_us() at the call */
+  uint64_t t0; /* cache__latency_start() at the call (0: not timed) */
 } op_t;
 
 static void free_store(mem_t *m) {
@@ -211,7 +211,7 @@ static void answer(mem_t *m, int kind, int err, cache_get_fn get,
       done(&m->base, -ENOMEM, data);
     return;
   }
-  *op = (op_t){m, kind, err, get, done, data, cache__now_us()};
+  *op = (op_t){m, kind, err, get, done, data, cache__latency_start(&m->base)};
   rt_value_t args[1] = {value};
   if (rt_next_tick(m->base.loop, run_op, op, args, 1) < 0) {
     free(op);

@@ -237,7 +237,7 @@ static void start(cache_store_t *st, int kind, const char *key, size_t klen,
                   const char *json, size_t jlen, uint64_t ttl_ms,
                   cache_get_fn get, cache_done_fn done, void *data) {
   cache__rstore_t *s = (cache__rstore_t *)st;
-  uint64_t t0 = cache__now_us();
+  uint64_t t0 = cache__latency_start(&s->base);
   /* A deadline counts from the call, not from when the loop last looked
    * at the clock (a call made after a long callback, or before the loop
    * runs, would otherwise start late). */
@@ -278,7 +278,7 @@ void cache__rstore_set(cache_store_t *st, const char *key, size_t klen,
   if (err < 0) {
     rt_strbuf_free(&b);
     cache__rstore_error(s, "the value has no JSON form");
-    later(s, NULL, err, NULL, fn, data, cache__now_us());
+    later(s, NULL, err, NULL, fn, data, cache__latency_start(&s->base));
     return;
   }
   start(st, CACHE__ROP_SET, key, klen, b.data, b.len, ttl_ms, NULL, fn, data);

@@ -275,7 +275,9 @@ static void test_contract_many_at_once(void **state) {
   cache_stats(e.st, &after);
   assert_true(after.sets >= before.sets + MANY);
   assert_true(after.hits >= before.hits + MANY);
-  assert_true(after.latency_samples >= before.latency_samples + 2 * MANY);
+  /* One operation in CACHE_LATENCY_SAMPLE_EVERY is timed. */
+  assert_true(after.latency_samples >=
+              before.latency_samples + 2 * MANY / 8 - 1);
   assert_true(after.latency_p99_us >= after.latency_p50_us);
   assert_true(after.latency_p99_us < 60u * 1000 * 1000);
   close_env(&e);

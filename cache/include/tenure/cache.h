@@ -60,8 +60,8 @@ typedef struct cache_stats_s {
   uint64_t entries;     /* now */
   uint64_t bytes;       /* now, as the store counts them */
   uint64_t max_entries, max_bytes; /* bounds; 0 none */
-  /* Latency from an operation's call to its answer, errors included, over
-   * about the last CACHE_LATENCY_WINDOW operations (the counts are halved
+  /* Latency from an operation's call to its answer, errors included, of
+   * one operation in 8, over about the last CACHE_LATENCY_WINDOW of those (the counts are halved
    * each time that many more have been recorded).  Percentiles are the
    * upper edge of a log-linear bucket: at most 1/8 above the true value.
    * 0 when no operation was recorded. */
@@ -105,6 +105,7 @@ struct cache_store_s {
   struct cache_flight_s *flights; /* private: cache_get_or_compute's */
   uint32_t latency[CACHE_LATENCY_BUCKETS]; /* private: the histogram */
   uint32_t latency_n;                      /* private: its total */
+  uint32_t latency_tick;                   /* private: operations started */
 };
 
 /* Opens the store URL names (NULL or "" is memory://).  Returns 0, -EINVAL
