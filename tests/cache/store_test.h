@@ -128,8 +128,10 @@ static inline pid_t start_redis(int port, const char *password) {
 static inline pid_t start_memcached(int port) {
   char p[16];
   snprintf(p, sizeof p, "%d", port);
-  char *argv[] = {"memcached", "-l", "127.0.0.1", "-p", p, "-U", "0", "-m",
-                  "64", getuid() == 0 ? "-u" : NULL, "root", NULL};
+  char *argv[] = {
+      "memcached", "-l", "127.0.0.1", "-p", p,
+      "-U",        "0",  "-m",        "64", getuid() == 0 ? "-u" : NULL,
+      "root",      NULL};
   return spawn_server(argv, port);
 }
 
@@ -355,5 +357,36 @@ static inline void fixture_pause(store_fixture_t *f, bool pause) {
       pause_server(f->pid[i]);
     else if (f->pid[i] > 0)
       kill(f->pid[i], SIGCONT);
+}
+/* The fixture of the group running, for tests run on every store. */
+__attribute__((unused)) static store_fixture_t *fx;
+
+static inline int fx_group_setup(void **state) {
+  (void)state; /* fx: set before the group runs */
+  fx->start(fx);
+  return 0;
+}
+
+static inline int fx_group_teardown(void **state) {
+  (void)state;
+  fixture_stop_servers(fx);
+  return 0;
+}
+
+/* Runs TESTS as one cmocka group per installed store, fx set to it; a
+ * store whose server is not installed is skipped.  Returns the failures. */
+static inline int run_on_every_store(const struct CMUnitTest *tests, size_t n) {
+  int failed = 0;
+  for (size_t i = 0; i < N_STORE_FIXTURES; i++) {
+    fx = &store_fixtures[i];
+    if (!fixture_available(fx)) {
+      printf("[ SKIPPED  ] %s: %s is not installed (tools/deps.sh test)\n",
+             fx->name, fx->needs);
+      continue;
+    }
+    failed += _cmocka_run_group_tests(fx->name, tests, n, fx_group_setup,
+                                      fx_group_teardown);
+  }
+  return failed;
 }
 #endif

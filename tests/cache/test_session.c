@@ -20,8 +20,7 @@
 #include <tenure/cache_session.h>
 
 static cache_store_t *the_store;
-static store_fixture_t *fx; /* the backend of the group running */
-static FILE *session_log;   /* the middleware's log lines */
+static FILE *session_log; /* the middleware's log lines */
 static rt_loop_t *loop_of_app;
 static const char *secrets_now[2] = {"second-secret", "first-secret"};
 static size_t nsecrets = 1;
@@ -511,18 +510,6 @@ static void test_session_store_faults(void **state) {
   assert_true(log_count("503: session store: ") >= lines0 + 4);
 }
 
-static int group_setup(void **state) {
-  (void)state;
-  fx->start(fx);
-  return 0;
-}
-
-static int group_teardown(void **state) {
-  (void)state;
-  fixture_stop_servers(fx);
-  return 0;
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_session_flow),
@@ -531,18 +518,7 @@ int main(void) {
       cmocka_unit_test(test_session_store_faults),
   };
   session_log = tmpfile();
-  int failed = 0;
-  for (size_t i = 0; i < N_STORE_FIXTURES; i++) {
-    fx = &store_fixtures[i];
-    if (!fixture_available(fx)) {
-      printf("[ SKIPPED  ] %s: %s is not installed (tools/deps.sh test)\n",
-             fx->name, fx->needs);
-      continue;
-    }
-    failed +=
-        _cmocka_run_group_tests(fx->name, tests, sizeof tests / sizeof tests[0],
-                                group_setup, group_teardown);
-  }
+  int failed = run_on_every_store(tests, sizeof tests / sizeof tests[0]);
   fclose(session_log);
   return failed;
 }

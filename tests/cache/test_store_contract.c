@@ -18,8 +18,6 @@
 
 #include "store_test.h"
 
-static store_fixture_t *fx; /* the backend of the group running */
-
 /* A fresh loop and a store on the fixture's URL. */
 static void open_env(env_t *e) {
   env_init(e);
@@ -484,18 +482,6 @@ static void test_contract_server_paused(void **state) {
 /* --- Groups: one per backend ------------------------------------------------
  */
 
-static int group_setup(void **state) {
-  (void)state; /* fx: set before the group runs */
-  fx->start(fx);
-  return 0;
-}
-
-static int group_teardown(void **state) {
-  (void)state;
-  fixture_stop_servers(fx);
-  return 0;
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_contract_basics),
@@ -507,18 +493,6 @@ int main(void) {
       cmocka_unit_test(test_contract_server_stopped_and_back),
       cmocka_unit_test(test_contract_server_paused),
   };
-  int failed = 0;
-  for (size_t i = 0; i < N_STORE_FIXTURES; i++) {
-    store_fixture_t *f = &store_fixtures[i];
-    if (!fixture_available(f)) {
-      printf("[ SKIPPED  ] %s: %s is not installed (tools/deps.sh test)\n",
-             f->name, f->needs);
-      continue;
-    }
-    fx = f;
-    failed +=
-        _cmocka_run_group_tests(f->name, tests, sizeof tests / sizeof tests[0],
-                                group_setup, group_teardown);
-  }
+  int failed = run_on_every_store(tests, sizeof tests / sizeof tests[0]);
   return failed;
 }
