@@ -2,8 +2,8 @@
  * spaces.
  *
  * Bookkeeping (vectors, handle blocks, tables) goes through gc__malloc and
- * friends, which call the process malloc -- jemalloc when the library is
- * linked with it (TENURE_JEMALLOC) -- and count the bytes in
+ * friends, which call the process malloc (whichever the embedder linked;
+ * the library links none) and count the bytes in
  * h->malloced so statistics report malloced_memory as V8 does.  Callers pass
  * the size back on free, so no size query is needed.
  *

@@ -60,7 +60,7 @@ typedef struct gc__idtab_s {
   size_t len;
 } gc__idtab_t; /* objid.c */
 
-/* --- Growable vectors (jemalloc-backed, counted in malloced_memory) --- */
+/* --- Growable vectors (malloc-backed, counted in malloced_memory) --- */
 
 typedef struct gc__vec_s {
   void **items;
