@@ -170,6 +170,9 @@ struct gc_heap_s {
   bool debug_gc;        /* --stress-gc / --gc-interval collect */
   uint64_t alloc_count;
   size_t survived_since_resize;
+  double resized_at_ms;        /* gc__now_ms() at the last resize */
+  double scavenge_ms_since_resize;
+  double cycle_t0;             /* gc__now_ms() when this collection began */
   unsigned low_survival_streak;
   bool fast_promotion;
   gc__vec_t remset;          /* old objects that may point to new ones */

@@ -57,6 +57,7 @@ int gc_heap_create(const gc_options_t *o, gc_heap_t **out) {
   h->debug_gc = opt.stress_gc || opt.gc_interval > 0;
   h->force_slow = h->debug_gc || opt.verify_heap;
   h->start_ms = gc__now_ms();
+  h->resized_at_ms = h->start_ms;
   gc__policy_init(h);
   gc__old_init(h);
   int err = gc__nursery_init(h);
@@ -127,6 +128,7 @@ static void collect(gc_heap_t *h, gc_collect_kind_t kind, const char *reason,
   gc__cycle_t c = {kind, reason, gc__now_ms(), gc__used_bytes(h),
                    gc__committed_bytes(h), 0};
   h->in_gc = true;
+  h->cycle_t0 = c.t0;
   gc__emit_start(h, &c);
   if (kind == GC_COLLECT_MINOR) {
     gc__scavenge(h);
