@@ -173,6 +173,8 @@ struct gc_heap_s {
   double resized_at_ms;        /* gc__now_ms() at the last resize */
   double scavenge_ms_since_resize;
   double cycle_t0;             /* gc__now_ms() when this collection began */
+  double full_mark_end_ms;     /* when the last full GC's mark ended */
+  double gc_ms_since_full;     /* collection time since then */
   unsigned low_survival_streak;
   bool fast_promotion;
   gc__vec_t remset;          /* old objects that may point to new ones */

@@ -34,14 +34,24 @@
  *     SEMI_RESERVE_MAX; a given flag is a hard bound (V8 honours it too).
  *   - The old generation is collected when its size (what the last mark
  *     found live, plus what was promoted or allocated there since) reaches
- *     GROWTH times the live size, at least MIN_FULL_AT, at most the limit.
- *     MIN_FULL_AT is what a program with a small live set pays in memory
- *     for never marking: at 32 MB a Lisp whose live old data is 3 MB peaked
- *     at 40 MB; at 8 MB it peaks at 16 MB for the same time, and GCBench
- *     drops from 41 to 29 MB (binary-trees 21 unchanged).  Below that the
- *     doubling steps land unluckily for binary-trees 21 (4 MB: +28% RSS).
- *     Committed bytes would be the wrong measure: lazy sweeping leaves dead
- *     cells counted until their page is swept.
+ *     the live size times a growth factor chosen, as V8's heap controller
+ *     does, so that full GCs take about 1/FULL_SHARE_DIV of the time: with
+ *     the last full GC's marking speed G (live bytes per ms) and the rate
+ *     P at which the old generation gained bytes between the last two
+ *     (per ms of mutator time), a factor f spends L/G marking per
+ *     (f - 1) L / P of running, so f = 1 + (FULL_SHARE_DIV - 1) P / G,
+ *     between GROWTH_MIN and GROWTH_MAX (V8's 1.1 and 4).  A program that
+ *     promotes little next to what it keeps is collected at a small
+ *     multiple of its live size (the Lisp's closures: 10 MB peak RSS, 42 MB
+ *     with the fixed 2x and a 32 MB floor); one building a large structure
+ *     fast gets up to 4x (GCBench: 3 full GCs, 8 with a fixed 2x from
+ *     8 MB, 13% slower; binary-trees 21: 8% faster, 16% more peak RSS, as
+ *     its last step while building the long-lived tree is 4x, not 2x).
+ *     At least HEADROOM_MIN or a semispace above the live size (one
+ *     promoting scavenge must not trigger the next full GC), at most the
+ *     limit.  The first full GC, before any speed is known, comes at
+ *     FIRST_FULL_AT.  Committed bytes would be the wrong measure: lazy
+ *     sweeping leaves dead cells counted until their page is swept.
  *   - Off-heap memory reported by gc_external_adjust asks for a full GC when
  *     it grew, since the last one, by more than the larger of
  *     EXTERNAL_MIN_STEP and the old generation's size.
@@ -61,8 +71,11 @@
 #define SCAVENGE_SHARE_DIV 10
 #define SHRINK_STREAK 8
 #define FAST_PROMOTE_PCT 80
-#define GROWTH 2
-#define MIN_FULL_AT ((size_t)8 * GC__MB)
+#define FULL_SHARE_DIV 10
+#define GROWTH_MIN 1.1
+#define GROWTH_MAX 4.0
+#define HEADROOM_MIN GC__MB
+#define FIRST_FULL_AT ((size_t)4 * GC__MB)
 #define DEFAULT_OLD_MB 4096
 #define EXTERNAL_MIN_STEP ((int64_t)64 * (int64_t)GC__MB)
 #define SWEEP_PER_SCAVENGE 8
@@ -97,8 +110,8 @@ int gc__policy_defaults(gc_options_t *opt, size_t *semi_reserve) {
   opt->max_semi_space_size =
       clamp(opt->max_semi_space_size, SEMI_MIN_FLAG, SEMI_MAX_FLAG);
   /* A semispace is a whole number of pages. */
-  opt->max_semi_space_size = (opt->max_semi_space_size + GC__PAGE_SIZE - 1) &
-                             ~(GC__PAGE_SIZE - 1);
+  opt->max_semi_space_size =
+      (opt->max_semi_space_size + GC__PAGE_SIZE - 1) & ~(GC__PAGE_SIZE - 1);
   if (opt->min_semi_space_size == 0)
     opt->min_semi_space_size = SEMI_START;
   if (opt->min_semi_space_size > opt->max_semi_space_size)
@@ -118,7 +131,8 @@ int gc__policy_defaults(gc_options_t *opt, size_t *semi_reserve) {
 }
 
 void gc__policy_init(gc_heap_t *h) {
-  h->next_full_at = MIN_FULL_AT < h->limit ? MIN_FULL_AT : h->limit;
+  h->next_full_at = FIRST_FULL_AT < h->limit ? FIRST_FULL_AT : h->limit;
+  h->full_mark_end_ms = h->start_ms;
 }
 
 /* Whether scavenges since the last resize took more than
@@ -139,7 +153,14 @@ static void resized(gc_heap_t *h) {
 size_t gc__policy_semi_after_scavenge(gc_heap_t *h, size_t used,
                                       size_t survived) {
   size_t cap = h->semi_cap;
-  h->scavenge_ms_since_resize += gc__now_ms() - h->cycle_t0;
+  double now = gc__now_ms();
+  /* This collection's pause so far; a full GC's marking is in it, and is
+   * counted toward the window (it clears what scavenges promoted) but not
+   * again toward the old generation's GC time (after_full took it). */
+  h->scavenge_ms_since_resize += now - h->cycle_t0;
+  h->gc_ms_since_full +=
+      now -
+      (h->cycle_t0 > h->full_mark_end_ms ? h->cycle_t0 : h->full_mark_end_ms);
   if (used == 0)
     return cap;
   if (survived * HIGH_SURVIVAL_DIV > used) {
@@ -162,8 +183,8 @@ size_t gc__policy_semi_after_scavenge(gc_heap_t *h, size_t used,
   } else {
     h->low_survival_streak = 0;
   }
-  h->fast_promotion = survived * 100 > used * FAST_PROMOTE_PCT &&
-                      survived >= h->semi_cap / 4;
+  h->fast_promotion =
+      survived * 100 > used * FAST_PROMOTE_PCT && survived >= h->semi_cap / 4;
   /* The next scavenge will promote about a semispace: have that much in
    * fresh pages prepared off the mutator thread, beyond what the pool
    * holds. */
@@ -188,18 +209,32 @@ void gc__policy_after_full(gc_heap_t *h) {
   if (h->old_since_full >= h->semi_cap &&
       dead * 100 >= h->old_since_full * PREMATURE_DEAD_PCT &&
       h->semi_max < h->semi_reserve) {
-    h->semi_max = h->semi_max * 2 < h->semi_reserve ? h->semi_max * 2
-                                                     : h->semi_reserve;
-    h->semi_cap = h->semi_cap * 2 < h->semi_max ? h->semi_cap * 2
-                                                 : h->semi_max;
+    h->semi_max =
+        h->semi_max * 2 < h->semi_reserve ? h->semi_max * 2 : h->semi_reserve;
+    h->semi_cap = h->semi_cap * 2 < h->semi_max ? h->semi_cap * 2 : h->semi_max;
   }
   h->full_requested = false;
   h->external_at_full = h->external;
+  /* The speeds of the interval that just ended (see the model above). */
+  double now = gc__now_ms();
+  double mark_ms = now - h->cycle_t0;
+  double mutator_ms = (h->cycle_t0 - h->full_mark_end_ms) - h->gc_ms_since_full;
+  double f = GROWTH_MAX;
+  if (mutator_ms > 0 && h->marked_bytes > 0) {
+    double promote_rate = (double)h->old_since_full / mutator_ms;
+    double mark_speed =
+        (double)h->marked_bytes / (mark_ms > 0.001 ? mark_ms : 0.001);
+    f = 1 + (FULL_SHARE_DIV - 1) * promote_rate / mark_speed;
+    f = f < GROWTH_MIN ? GROWTH_MIN : f > GROWTH_MAX ? GROWTH_MAX : f;
+  }
+  h->full_mark_end_ms = now;
+  h->gc_ms_since_full = 0;
   h->old_live = h->marked_bytes;
   h->old_since_full = 0;
-  size_t next = h->old_live * GROWTH;
-  if (next < MIN_FULL_AT)
-    next = MIN_FULL_AT;
+  size_t room = h->semi_cap > HEADROOM_MIN ? h->semi_cap : HEADROOM_MIN;
+  size_t next = (size_t)((double)h->old_live * f);
+  if (next < h->old_live + room)
+    next = h->old_live + room;
   h->next_full_at = next < h->limit ? next : h->limit;
 }
 
