@@ -328,7 +328,8 @@ static void get_debug_store(rt_value_t *req, void *data) {
                    "{\"type\":\"%s\",\"hits\":%llu,\"misses\":%llu,"
                    "\"sets\":%llu,\"deletes\":%llu,\"evictions\":%llu,"
                    "\"expirations\":%llu,\"errors\":%llu,"
-                   "\"reconnects\":%llu,\"entries\":%llu,\"bytes\":%llu,"
+                   "\"reconnects\":%llu,\"nearHits\":%llu,"
+                   "\"entries\":%llu,\"bytes\":%llu,"
                    "\"maxEntries\":%llu,\"maxBytes\":%llu,"
                    "\"latency\":{\"samples\":%llu,\"p50Ms\":%.3f,"
                    "\"p99Ms\":%.3f}}\n",
@@ -339,6 +340,7 @@ static void get_debug_store(rt_value_t *req, void *data) {
                    (unsigned long long)st.expirations,
                    (unsigned long long)st.errors,
                    (unsigned long long)st.reconnects,
+                   (unsigned long long)st.near_hits,
                    (unsigned long long)st.entries, (unsigned long long)st.bytes,
                    (unsigned long long)st.max_entries,
                    (unsigned long long)st.max_bytes,
@@ -457,6 +459,8 @@ static void usage(FILE *out) {
           "                             memory://?max-entries=N&max-bytes=M,\n"
           "                             redis://[:password@]host:port/db,\n"
           "                             redis-cluster://host:port,host:port,\n"
+          "                             near+redis://host:port (in-heap\n"
+          "                             copies in front of Redis),\n"
           "                             memcached://host:port,host:port)\n"
           "  --session-secret S         signs session cookies (also\n"
           "                             TENURE_SESSION_SECRET; else random\n"

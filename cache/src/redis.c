@@ -81,43 +81,13 @@ static void redis_close(cache_store_t *st) {
 
 static int redis_open(rt_loop_t *loop, const char *url, cache_store_t **out,
                       char *err, size_t errlen) {
-  const char *p = strstr(url, "://");
-  p = p != NULL ? p + 3 : url;
-  const char *q = strchr(p, '?');
-  const char *end = q != NULL ? q : p + strlen(p);
-  char *password = NULL;
-  uint64_t port = CACHE__REDIS_PORT, db = 0;
-  uint64_t timeout = CACHE__REDIS_TIMEOUT_MS;
-  char host[256] = "127.0.0.1";
-  int e =
-      cache__redis_url_userinfo(&p, end, "redis", url, &password, err, errlen);
+  cache__redis_url_t u;
+  int e = cache__redis_url_parse(url, &u, err, errlen);
   if (e < 0)
     return e;
-  const char *slash = memchr(p, '/', (size_t)(end - p));
-  const char *hend = slash != NULL ? slash : end;
-  const char *colon = memchr(p, ':', (size_t)(hend - p));
-  size_t hl = (size_t)((colon != NULL ? colon : hend) - p);
-  if (hl >= sizeof host)
-    goto bad;
-  if (hl > 0) {
-    memcpy(host, p, hl);
-    host[hl] = '\0';
-  }
-  if (colon != NULL && (cache__url_uint(colon + 1, (size_t)(hend - colon - 1),
-                                        65535, &port) < 0 ||
-                        port == 0))
-    goto bad;
-  if (slash != NULL && slash + 1 < end &&
-      cache__url_uint(slash + 1, (size_t)(end - slash - 1), 1u << 20, &db) < 0)
-    goto bad;
-  if (q != NULL && (e = cache__redis_url_query(q + 1, "redis", &password,
-                                               &timeout, err, errlen)) < 0) {
-    free(password);
-    return e;
-  }
   redis_t *r = calloc(1, sizeof *r);
   if (r == NULL) {
-    free(password);
+    free(u.password);
     return -ENOMEM;
   }
   cache__rstore_init(&r->s, &cache_redis_type, loop, "redis store");
@@ -125,30 +95,23 @@ static int redis_open(rt_loop_t *loop, const char *url, cache_store_t **out,
   r->s.destroy = redis_destroy;
   r->s.op_size = sizeof(cache__rop_t);
   r->s.refs = 1; /* the store's own, until closed */
-  r->timeout_ms = timeout;
-  cache__rconn_config_t cfg = {.host = host,
-                               .port = (int)port,
-                               .password = password,
-                               .db = (int)db,
-                               .timeout_ms = timeout,
+  r->timeout_ms = u.timeout_ms;
+  cache__rconn_config_t cfg = {.host = u.host,
+                               .port = u.port,
+                               .password = u.password,
+                               .db = u.db,
+                               .timeout_ms = u.timeout_ms,
                                .name = r->s.name,
                                .error = r->s.base.error,
                                .errlen = sizeof r->s.base.error};
   e = cache__rconn_open(loop, &cfg, &r->conn);
-  free(password);
+  free(u.password);
   if (e < 0) {
     free(r);
     return e;
   }
   *out = &r->s.base;
   return 0;
-bad:
-  free(password);
-  snprintf(err, errlen,
-           "redis://: expected redis://[:password@]host[:port]"
-           "[/db][?password=P&timeout-ms=N]: %s",
-           url);
-  return -EINVAL;
 }
 
 const cache_store_type_t cache_redis_type = {

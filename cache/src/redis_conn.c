@@ -56,7 +56,11 @@ struct cache__rconn_s {
   char *error;
   size_t errlen;
   void (*on_down)(cache__rconn_t *c, void *data);
+  void (*on_ready)(cache__rconn_t *c, void *data);
   void *data;
+  cache__rconn_push_fn push; /* subscribe mode: the pushes' receiver */
+  void *push_data;
+  redisAsyncContext *push_ac; /* the context it was subscribed on */
   redisAsyncContext *ac;
   int state;
   bool closing, ever_ready, hs_failed;
@@ -402,7 +406,10 @@ static void ready(cache__rconn_t *c) {
     c->reconnects++;
   c->ever_ready = true;
   c->last[0] = '\0';
-  flush(c);
+  if (c->on_ready != NULL)
+    c->on_ready(c, c->data);
+  if (!c->closing && c->state == CACHE__RCONN_READY)
+    flush(c);
 }
 
 static void on_handshake(redisAsyncContext *ac, void *reply, void *priv) {
@@ -544,6 +551,35 @@ static void connect_now(cache__rconn_t *c, bool from_loop) {
   ac->ev.addWrite(ac->ev.data);
 }
 
+/* --- Subscribe mode ------------------------------------------------------- */
+
+static void on_push(redisAsyncContext *ac, void *reply, void *priv) {
+  cache__rconn_t *c = priv;
+  /* NULL: the context is going (hiredis runs every subscription's callback
+   * then); a push of a context already replaced is dropped. */
+  if (reply == NULL || c->closing || ac != c->ac || ac != c->push_ac ||
+      c->push == NULL)
+    return;
+  c->push(c->push_data, reply);
+  rt_loop_after_callback(c->loop);
+}
+
+int cache__rconn_subscribe(cache__rconn_t *c, const char *channel,
+                           cache__rconn_push_fn fn, void *data) {
+  if (c->closing)
+    return -ECANCELED;
+  if (c->state != CACHE__RCONN_READY || c->ac == NULL)
+    return -ENOTCONN;
+  c->push = fn;
+  c->push_data = data;
+  c->push_ac = c->ac;
+  const char *argv[2] = {"SUBSCRIBE", channel};
+  size_t len[2] = {9, strlen(channel)};
+  if (redisAsyncCommandArgv(c->ac, on_push, c, 2, argv, len) != REDIS_OK)
+    return -EIO;
+  return 0;
+}
+
 /* --- Opening and closing -------------------------------------------------- */
 
 int cache__rconn_open(rt_loop_t *loop, const cache__rconn_config_t *cfg,
@@ -568,6 +604,7 @@ int cache__rconn_open(rt_loop_t *loop, const cache__rconn_config_t *cfg,
   c->error = cfg->error;
   c->errlen = cfg->errlen;
   c->on_down = cfg->on_down;
+  c->on_ready = cfg->on_ready;
   c->data = cfg->data;
   c->backoff_ms = BACKOFF_MIN_MS;
   c->rng = (uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)c) | 1;

@@ -82,6 +82,10 @@ typedef struct cache__rconn_config_s {
    * callback, after the requests it failed were answered; it must not
    * close the connection). */
   void (*on_down)(cache__rconn_t *c, void *data);
+  /* Optional: the handshake after a connect succeeded (from a loop
+   * callback, before the requests that waited for it are sent, so the
+   * requests it sends go first; it must not close the connection). */
+  void (*on_ready)(cache__rconn_t *c, void *data);
   void *data;
 } cache__rconn_config_t;
 
@@ -99,6 +103,17 @@ int cache__rconn_open(rt_loop_t *loop, const cache__rconn_config_t *cfg,
  * (hiredis refused it). */
 int cache__rconn_send(cache__rconn_t *c, const cache__rcmd_t *cmd, bool asking,
                       uint64_t deadline, cache__rconn_fn fn, void *data);
+
+/* Subscribe mode (a connection that does nothing else).  Sends SUBSCRIBE
+ * CHANNEL on the ready connection C; FN(DATA, REPLY) then gets every push of
+ * this connection: the subscribe confirmation (["subscribe", channel, n])
+ * and each message (["message", channel, payload]), from a loop callback,
+ * REPLY valid only during the call.  It stops when the connection is lost
+ * (on_down says so) and is not renewed by a reconnect: subscribe again from
+ * on_ready.  Returns 0, -ENOTCONN (not ready), -ECANCELED or -EIO. */
+typedef void (*cache__rconn_push_fn)(void *data, const redisReply *reply);
+int cache__rconn_subscribe(cache__rconn_t *c, const char *channel,
+                           cache__rconn_push_fn fn, void *data);
 
 /* Closes C: every unanswered request is answered -ECANCELED inside this
  * call, then no callback of C's runs again.  Its memory goes once hiredis

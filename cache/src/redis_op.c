@@ -69,6 +69,21 @@ static int reply_error(cache__rstore_t *s, const redisReply *rep) {
  * scope of the store's for the callback's duration. */
 static void answer_get(cache__rop_t *op, int err, const redisReply *rep) {
   cache__rstore_t *s = op->s;
+  if (err == 0 && op->kind == CACHE__ROP_GET_TTL) {
+    /* {value or nil, PTTL} */
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+        rep->element[1]->type == REDIS_REPLY_INTEGER) {
+      *op->pttl = rep->element[1]->integer;
+      rep = rep->element[0];
+    } else {
+      rep = NULL;
+    }
+    if (rep == NULL) {
+      cache__rstore_error(s, "GET: an unexpected script reply");
+      err = -EIO;
+      s->st.errors++;
+    }
+  }
   gc_scope_t sc;
   gc_scope_open(s->h, &sc);
   rt_value_t *v = NULL;
@@ -111,7 +126,7 @@ void cache__rop_answer(cache__rop_t *op, int err, const redisReply *rep) {
   if (err < 0)
     s->st.errors++;
   cache__latency_record(&s->base, op->t0);
-  if (op->kind == CACHE__ROP_GET) {
+  if (op->kind == CACHE__ROP_GET || op->kind == CACHE__ROP_GET_TTL) {
     answer_get(op, err, rep);
   } else {
     if (err == 0 && op->kind == CACHE__ROP_SET)
@@ -182,6 +197,11 @@ void cache__rop_answer_later(cache__rop_t *op, int err) {
 
 /* --- Operations ----------------------------------------------------------- */
 
+/* One round trip for a value and its remaining TTL (Lua's false for a
+ * missing key comes back as nil). */
+static const char GET_TTL_SCRIPT[] =
+    "return {redis.call('GET',KEYS[1]),redis.call('PTTL',KEYS[1])}";
+
 static int format(cache__rop_t *op, const char *key, size_t klen,
                   const char *json, size_t jlen, uint64_t ttl_ms) {
   const char *argv[5];
@@ -194,6 +214,12 @@ static int format(cache__rop_t *op, const char *key, size_t klen,
   switch (op->kind) {
   case CACHE__ROP_GET:
     ARG("GET", 3);
+    ARG(key, klen);
+    break;
+  case CACHE__ROP_GET_TTL:
+    ARG("EVAL", 4);
+    ARG(GET_TTL_SCRIPT, sizeof GET_TTL_SCRIPT - 1);
+    ARG("1", 1);
     ARG(key, klen);
     break;
   case CACHE__ROP_SET:
@@ -235,7 +261,8 @@ static int format(cache__rop_t *op, const char *key, size_t klen,
  * (closed, out of memory). */
 static void start(cache_store_t *st, int kind, const char *key, size_t klen,
                   const char *json, size_t jlen, uint64_t ttl_ms,
-                  cache_get_fn get, cache_done_fn done, void *data) {
+                  cache_get_fn get, cache_done_fn done, void *data,
+                  int64_t *pttl) {
   cache__rstore_t *s = (cache__rstore_t *)st;
   uint64_t t0 = cache__latency_start(&s->base);
   /* A deadline counts from the call, not from when the loop last looked
@@ -253,7 +280,8 @@ static void start(cache_store_t *st, int kind, const char *key, size_t klen,
     return;
   }
   *op = (cache__rop_t){
-      .s = s, .kind = kind, .t0 = t0, .get = get, .done = done, .data = data};
+      .s = s, .kind = kind, .t0 = t0, .get = get, .done = done, .data = data,
+      .pttl = pttl};
   if (format(op, key, klen, json, jlen, ttl_ms) < 0) {
     free_op(op);
     later(s, NULL, -ENOMEM, get, done, data, t0);
@@ -264,7 +292,12 @@ static void start(cache_store_t *st, int kind, const char *key, size_t klen,
 
 void cache__rstore_get(cache_store_t *st, const char *key, size_t klen,
                        cache_get_fn fn, void *data) {
-  start(st, CACHE__ROP_GET, key, klen, NULL, 0, 0, fn, NULL, data);
+  start(st, CACHE__ROP_GET, key, klen, NULL, 0, 0, fn, NULL, data, NULL);
+}
+
+void cache__rstore_get_ttl(cache_store_t *st, const char *key, size_t klen,
+                           int64_t *pttl, cache_get_fn fn, void *data) {
+  start(st, CACHE__ROP_GET_TTL, key, klen, NULL, 0, 0, fn, NULL, data, pttl);
 }
 
 void cache__rstore_set(cache_store_t *st, const char *key, size_t klen,
@@ -281,19 +314,20 @@ void cache__rstore_set(cache_store_t *st, const char *key, size_t klen,
     later(s, NULL, err, NULL, fn, data, cache__latency_start(&s->base));
     return;
   }
-  start(st, CACHE__ROP_SET, key, klen, b.data, b.len, ttl_ms, NULL, fn, data);
+  start(st, CACHE__ROP_SET, key, klen, b.data, b.len, ttl_ms, NULL, fn, data,
+        NULL);
   rt_strbuf_free(&b);
 }
 
 void cache__rstore_del(cache_store_t *st, const char *key, size_t klen,
                        cache_done_fn fn, void *data) {
-  start(st, CACHE__ROP_DEL, key, klen, NULL, 0, 0, NULL, fn, data);
+  start(st, CACHE__ROP_DEL, key, klen, NULL, 0, 0, NULL, fn, data, NULL);
 }
 
 void cache__rstore_touch(cache_store_t *st, const char *key, size_t klen,
                          uint64_t ttl_ms, cache_done_fn fn, void *data) {
   start(st, ttl_ms != 0 ? CACHE__ROP_TOUCH : CACHE__ROP_PERSIST, key, klen,
-        NULL, 0, ttl_ms, NULL, fn, data);
+        NULL, 0, ttl_ms, NULL, fn, data, NULL);
 }
 
 /* --- URLs ----------------------------------------------------------------- */
@@ -393,4 +427,54 @@ int cache__redis_url_query(const char *q, const char *scheme, char **password,
     a = amp != NULL ? amp + 1 : NULL;
   }
   return 0;
+}
+
+int cache__redis_url_parse(const char *url, cache__redis_url_t *out, char *err,
+                           size_t errlen) {
+  const char *p = strstr(url, "://");
+  p = p != NULL ? p + 3 : url;
+  const char *q = strchr(p, '?');
+  const char *end = q != NULL ? q : p + strlen(p);
+  char *password = NULL;
+  uint64_t port = CACHE__REDIS_PORT, db = 0;
+  uint64_t timeout = CACHE__REDIS_TIMEOUT_MS;
+  *out = (cache__redis_url_t){.host = "127.0.0.1"};
+  int e =
+      cache__redis_url_userinfo(&p, end, "redis", url, &password, err, errlen);
+  if (e < 0)
+    return e;
+  const char *slash = memchr(p, '/', (size_t)(end - p));
+  const char *hend = slash != NULL ? slash : end;
+  const char *colon = memchr(p, ':', (size_t)(hend - p));
+  size_t hl = (size_t)((colon != NULL ? colon : hend) - p);
+  if (hl >= sizeof out->host)
+    goto bad;
+  if (hl > 0) {
+    memcpy(out->host, p, hl);
+    out->host[hl] = '\0';
+  }
+  if (colon != NULL && (cache__url_uint(colon + 1, (size_t)(hend - colon - 1),
+                                        65535, &port) < 0 ||
+                        port == 0))
+    goto bad;
+  if (slash != NULL && slash + 1 < end &&
+      cache__url_uint(slash + 1, (size_t)(end - slash - 1), 1u << 20, &db) < 0)
+    goto bad;
+  if (q != NULL && (e = cache__redis_url_query(q + 1, "redis", &password,
+                                               &timeout, err, errlen)) < 0) {
+    free(password);
+    return e;
+  }
+  out->port = (int)port;
+  out->db = (int)db;
+  out->timeout_ms = timeout;
+  out->password = password;
+  return 0;
+bad:
+  free(password);
+  snprintf(err, errlen,
+           "redis://: expected redis://[:password@]host[:port]"
+           "[/db][?password=P&timeout-ms=N]: %s",
+           url);
+  return -EINVAL;
 }

@@ -56,7 +56,8 @@ enum {
   CACHE__ROP_SET,    /* SET key json [PX ttl] */
   CACHE__ROP_DEL,    /* DEL key */
   CACHE__ROP_TOUCH,  /* PEXPIRE key ttl */
-  CACHE__ROP_PERSIST /* PERSIST key, then EXISTS key (the answer) */
+  CACHE__ROP_PERSIST, /* PERSIST key, then EXISTS key (the answer) */
+  CACHE__ROP_GET_TTL  /* GET and PTTL in one script (near+redis://) */
 };
 
 struct cache__rop_s {
@@ -66,6 +67,7 @@ struct cache__rop_s {
   cache_get_fn get;
   cache_done_fn done;
   void *data;
+  int64_t *pttl; /* GET_TTL: where the remaining TTL goes */
   cache__rcmd_t cmd; /* what goes on the wire; the backend may free it */
 };
 
@@ -82,6 +84,11 @@ void cache__rstore_error(cache__rstore_t *s, const char *fmt, ...)
  * operation and hands it to S's submit. */
 void cache__rstore_get(cache_store_t *st, const char *key, size_t klen,
                        cache_get_fn fn, void *data);
+/* A get that also learns the entry's remaining TTL: *PTTL is set, before
+ * FN runs, to it in ms (-1: no expiry, -2: absent) when the reply carried
+ * it, and left as it is otherwise (an error). */
+void cache__rstore_get_ttl(cache_store_t *st, const char *key, size_t klen,
+                           int64_t *pttl, cache_get_fn fn, void *data);
 void cache__rstore_set(cache_store_t *st, const char *key, size_t klen,
                        const rt_value_t *value, uint64_t ttl_ms,
                        cache_done_fn fn, void *data);
@@ -115,5 +122,17 @@ int cache__redis_url_userinfo(const char **p, const char *end,
  * SCHEME in ERR) or -ENOMEM. */
 int cache__redis_url_query(const char *q, const char *scheme, char **password,
                            uint64_t *timeout_ms, char *err, size_t errlen);
+
+/* A redis:// URL, read: redis://[:password@]host[:port][/db][?password=P
+ * &timeout-ms=N] (the scheme before "://" is not checked). */
+typedef struct cache__redis_url_s {
+  char host[256];
+  int port, db;
+  uint64_t timeout_ms;
+  char *password; /* or NULL; the caller frees it */
+} cache__redis_url_t;
+/* Returns 0, -EINVAL (with a message in ERR) or -ENOMEM. */
+int cache__redis_url_parse(const char *url, cache__redis_url_t *out, char *err,
+                           size_t errlen);
 
 #endif

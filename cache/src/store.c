@@ -7,7 +7,7 @@
 
 static const cache_store_type_t *const backends[] = {
     &cache_memory_type, &cache_redis_type, &cache_memcached_type,
-    &cache_redis_cluster_type};
+    &cache_redis_cluster_type, &cache_near_type};
 
 int cache_open(rt_loop_t *loop, const char *url, cache_store_t **out,
                char *err, size_t errlen) {

@@ -272,6 +272,8 @@ struct store_fixture_s {
   const char *name;  /* "memory", "redis", ... */
   const char *needs; /* a program that must be on PATH, or NULL */
   bool remote;       /* its servers can be stopped (the fault tests) */
+  bool near_copies;  /* reads it made may be answered in-process while its
+                      * server is paused (near+redis://) */
   void (*start)(store_fixture_t *f);   /* starts the servers, sets url */
   void (*restart)(store_fixture_t *f); /* after stop_servers, same ports */
   char url[512];
@@ -294,6 +296,13 @@ static inline void fx_redis_start(store_fixture_t *f) {
   f->port[0] = free_port();
   fx_redis_restart(f);
   snprintf(f->url, sizeof f->url, "redis://127.0.0.1:%d?timeout-ms=%d",
+           f->port[0], test_under_valgrind() ? 4000 : 1000);
+}
+
+/* near+redis://: near copies in front of one redis-server. */
+static inline void fx_near_start(store_fixture_t *f) {
+  fx_redis_start(f);
+  snprintf(f->url, sizeof f->url, "near+redis://127.0.0.1:%d?timeout-ms=%d",
            f->port[0], test_under_valgrind() ? 4000 : 1000);
 }
 
@@ -323,6 +332,12 @@ __attribute__((unused)) static store_fixture_t store_fixtures[] = {
      .needs = "redis-server",
      .remote = true,
      .start = fx_redis_start,
+     .restart = fx_redis_restart},
+    {.name = "near+redis",
+     .needs = "redis-server",
+     .remote = true,
+     .near_copies = true,
+     .start = fx_near_start,
      .restart = fx_redis_restart},
     {.name = "memcached",
      .needs = "memcached",

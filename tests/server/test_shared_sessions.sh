@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# test_shared_sessions.sh SERVER [redis|memcached] -- two tenure-server
+# test_shared_sessions.sh SERVER [redis|memcached|near] -- two tenure-server
 # processes on one store with the same secret share sessions: a login on
 # one is seen by the other, a change made on one is seen by the next
 # request on the other; with the store stopped, session routes answer 503
 # (and the rest of the server still answers); with the store back,
-# sessions work again.  The store (started here on free ports): one real
-# redis-server (the default), or a pool of two memcached servers.
+# sessions work again; a logout on one ends the session on the other (for
+# near+redis://, whose servers answer reads from in-heap copies, that is
+# Redis's invalidation message reaching the other).  The store (started
+# here on free ports): one real redis-server (the default), the same behind
+# near+redis://, or a pool of two memcached servers.
 set -euo pipefail
 server=$1
 kind=${2:-redis}
 case $kind in
-  redis) need=redis-server ;;
+  redis|near) need=redis-server ;;
   memcached) need=memcached ;;
   *) echo "unknown store $kind"; exit 1 ;;
 esac
@@ -53,10 +56,10 @@ start_memcached() {
   done
 }
 start_store() {
-  if [ "$kind" = redis ]; then start_redis; else start_memcached; fi
+  if [ "$kind" != memcached ]; then start_redis; else start_memcached; fi
 }
 stop_store() {
-  if [ "$kind" = redis ]; then
+  if [ "$kind" != memcached ]; then
     kill "$rpid"; wait "$rpid" 2>/dev/null || true
   else
     for p in "${mpids[@]}"; do kill "$p"; wait "$p" 2>/dev/null || true; done
@@ -64,6 +67,8 @@ stop_store() {
 }
 if [ "$kind" = redis ]; then
   url="redis://127.0.0.1:$rport/0"
+elif [ "$kind" = near ]; then
+  url="near+redis://127.0.0.1:$rport/0"
 else
   url="memcached://127.0.0.1:${mports[0]},127.0.0.1:${mports[1]}"
 fi
@@ -97,6 +102,30 @@ echo "ok - a login on server A is seen by server B"
 out=$(c -X POST "${b}visit"); [ "$out" = '{"visits":1}' ] || fail "visit on B: $out"
 out=$(c -X POST "${a}visit"); [ "$out" = '{"visits":2}' ] || fail "visit on A after B: $out"
 echo "ok - a change on one server is seen by the next request on the other"
+for _ in 1 2 3; do
+  out=$(c "${b}me"); [ "$out" = '{"user":"ada"}' ] || fail "/me on B: $out"
+done
+if [ "$kind" = near ]; then
+  nh=$(curl -sS --max-time 10 "${b}debug/store" | python3 -c 'import json,sys; print(json.load(sys.stdin)["nearHits"])')
+  [ "$nh" -ge 1 ] || fail "B answered no /me from a near copy (nearHits $nh)"
+fi
+cp "$jar" "$tmp/jar_before_logout"
+out=$(c -X POST "${a}logout"); [ "$out" = '{"ok":true}' ] || fail "logout on A: $out"
+# B is asked with the cookie from before the logout (the jar's is cleared).
+tries=0
+while :; do
+  code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 \
+    -b "$tmp/jar_before_logout" "${b}me")
+  [ "$code" = 401 ] && break
+  tries=$((tries + 1))
+  # Only near+redis:// may lag, by the invalidation message's trip.
+  [ "$kind" = near ] && [ $tries -lt 100 ] || fail "/me on B after a logout on A: $code ($tries tries)"
+  sleep 0.01
+done
+echo "ok - a logout on A ends the session on B ($tries retries)"
+# Log in again for the store-stopped checks below.
+out=$(c -H 'Content-Type: application/json' -d '{"user":"ada"}' "${a}login")
+[ "$out" = '{"user":"ada"}' ] || fail "login on A again: $out"
 stop_store
 code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -b "$jar" "${a}me")
 [ "$code" = 503 ] || fail "/me with $kind stopped: $code, expected 503"

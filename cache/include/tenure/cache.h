@@ -9,6 +9,13 @@
  *                                         a Redis Cluster (hiredis, a
  *                                         connection per master, MOVED
  *                                         and ASK followed)
+ *   near+redis://[:password@]host[:port][/db][?password=P&timeout-ms=N
+ *                &near-entries=N&near-bytes=M&near-ttl-ms=T&near-prefix=P]
+ *                                         two levels: an in-heap LRU of
+ *                                         near copies in front of Redis,
+ *                                         dropped by Redis's invalidation
+ *                                         messages (CLIENT TRACKING BCAST
+ *                                         over pub/sub; Redis 6 or later)
  *   memcached://host[:port][,host[:port]...][?timeout-ms=N&retry-s=N
  *                                             &clients=N]
  *                                         a pool of memcached servers
@@ -67,6 +74,9 @@ typedef struct cache_stats_s {
    * 0 when no operation was recorded. */
   uint64_t latency_samples;
   uint64_t latency_p50_us, latency_p99_us;
+  /* near+redis://: the hits answered from this process's near copies
+   * (counted in hits too); 0 for other stores. */
+  uint64_t near_hits;
 } cache_stats_t;
 
 #define CACHE_LATENCY_WINDOW 65536u
@@ -171,6 +181,8 @@ CACHE_EXTERN extern const cache_store_type_t cache_redis_type;
 /* The Redis Cluster backend (redis-cluster://, the same connections, one
  * per node). */
 CACHE_EXTERN extern const cache_store_type_t cache_redis_cluster_type;
+/* The two-level backend (near+redis://: memory:// in front of redis://). */
+CACHE_EXTERN extern const cache_store_type_t cache_near_type;
 /* The memcached backend (memcached://, libmemcached on libuv's thread
  * pool). */
 CACHE_EXTERN extern const cache_store_type_t cache_memcached_type;
