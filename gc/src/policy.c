@@ -42,14 +42,17 @@
  *     (f - 1) L / P of running, so f = 1 + (FULL_SHARE_DIV - 1) P / G,
  *     between GROWTH_MIN and GROWTH_MAX (V8's 1.1 and 4).  A program that
  *     promotes little next to what it keeps is collected at a small
- *     multiple of its live size (the Lisp's closures: 10 MB peak RSS, 42 MB
- *     with the fixed 2x and a 32 MB floor); one building a large structure
- *     fast gets up to 4x (GCBench: 3 full GCs, 8 with a fixed 2x from
- *     8 MB, 13% slower; binary-trees 21: 8% faster, 16% more peak RSS, as
- *     its last step while building the long-lived tree is 4x, not 2x).
- *     At least HEADROOM_MIN or a semispace above the live size (one
- *     promoting scavenge must not trigger the next full GC), at most the
- *     limit.  The first full GC, before any speed is known, comes at
+ *     multiple of its live size (the Lisp's closures: 16 MB peak RSS, 42 MB
+ *     with the fixed 2x over a 32 MB floor); one building a large structure
+ *     fast gets up to 4x.  At least HEADROOM_MIN or a semispace above the
+ *     live size, at most the limit.  The first full GC, before any speed is
+ *     known, comes at FIRST_FULL_AT.  Both bounds trade a builder's time
+ *     for a small program's memory, and were measured on GCBench (30
+ *     interleaved runs each): 1 MB above the live size and a first full GC
+ *     at 4 MB made it 14% slower (7 full GCs: a quiet phase measures a low
+ *     P, and the building phase after it pays a full GC every few MB); 4
+ *     and 8 MB, 3 full GCs and the time of the fixed 2x within the noise
+ *     (the closures then peak at 16 MB instead of 10).
  *     FIRST_FULL_AT.  Committed bytes would be the wrong measure: lazy
  *     sweeping leaves dead cells counted until their page is swept.
  *   - Off-heap memory reported by gc_external_adjust asks for a full GC when
@@ -74,8 +77,8 @@
 #define FULL_SHARE_DIV 10
 #define GROWTH_MIN 1.1
 #define GROWTH_MAX 4.0
-#define HEADROOM_MIN GC__MB
-#define FIRST_FULL_AT ((size_t)4 * GC__MB)
+#define HEADROOM_MIN ((size_t)4 * GC__MB)
+#define FIRST_FULL_AT ((size_t)8 * GC__MB)
 #define DEFAULT_OLD_MB 4096
 #define EXTERNAL_MIN_STEP ((int64_t)64 * (int64_t)GC__MB)
 #define SWEEP_PER_SCAVENGE 8
