@@ -52,8 +52,8 @@
  *     at 4 MB made it 14% slower (7 full GCs: a quiet phase measures a low
  *     P, and the building phase after it pays a full GC every few MB); 4
  *     and 8 MB, 3 full GCs and the time of the fixed 2x within the noise
- *     (the closures then peak at 16 MB instead of 10).
- *     FIRST_FULL_AT.  Committed bytes would be the wrong measure: lazy
+ *     (the closures then peak at 16 MB instead of 10).  Committed bytes
+ *     would be the wrong measure of the old generation's size: lazy
  *     sweeping leaves dead cells counted until their page is swept.
  *   - Off-heap memory reported by gc_external_adjust asks for a full GC when
  *     it grew, since the last one, by more than the larger of
