@@ -273,7 +273,7 @@ def main():
                     "(the peers' README: shared mode is bimodal)" + noisy)
         return f"no core full (server + store + wrk = {tot:.0f}% of 200%): waiting (round trips, wake-ups)" + noisy
 
-    STORE_ORDER = {"memory": 0, "redis": 1, "memcached": 2}
+    STORE_ORDER = {"memory": 0, "redis": 1, "near": 2, "memcached": 3}
     notes = []
     npath = os.path.join(d, "notes.txt")
     if os.path.exists(npath):
@@ -454,7 +454,7 @@ def main():
                          f"{fnum(uh, 1)} µs ({(uc - uh) if uc is not None and uh is not None else 0:+.1f} µs: the store "
                          f"lookup and the value's JSON)")
                     if kus is not None:
-                        t += f", {'redis-server' if st == 'redis' else st} {fnum(kus, 1)} µs per request"
+                        t += f", {'redis-server' if st in ('redis', 'near') else st} {fnum(kus, 1)} µs per request"
                     sp50, sp99 = med(nvals(kc, "store_p50_ms")), med(nvals(kc, "store_p99_ms"))
                     if sp50 is not None:
                         t += f", store round trip p50 {ms3(sp50)} / p99 {ms3(sp99)} ms"

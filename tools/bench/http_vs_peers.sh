@@ -30,7 +30,8 @@
 #                cached add about 30 min to a full run, 2-3 min to a quick one)
 # env:   DUR=10s WARMUP=5s CONNS="64 256" PINS="shared pinned" (also samecpu) REPEAT=3
 #        C10K_N=10000 C10K_HOLD=5  GC_DUR=30s GC_CONNS=64 USERS_N=1000 PUT_PCT=50
-#        SESSION_STORES="memory redis memcached"  CACHED_STORES="memory redis"
+#        SESSION_STORES="memory redis memcached"  CACHED_STORES="memory redis near"
+#                         (near: near+redis://, in-heap copies in front of the same redis-server)
 #        CACHED_KEY=hot  ME_PER_FLOW=10 (flow.lua's /me per login)
 #        SESSION_SECRET   tenure-server --session-secret (a fixed benchmark secret by default)
 #        FLOW_ROLLING=0   1: wrk runs flow.lua through tools/bench/flow_rolling.lua (both servers),
@@ -104,7 +105,7 @@ GC_DUR=${GC_DUR:-30s} GC_CONNS=${GC_CONNS:-64} USERS_N=${USERS_N:-1000} PUT_PCT=
 QUIET_PCT=${QUIET_PCT:-15} QUIET_WAIT=${QUIET_WAIT:-300} LOAD_MAX=${LOAD_MAX:-1.0}
 OTHER_MAX=${OTHER_MAX:-10} BENCH_TRIES=${BENCH_TRIES:-4}
 PORT_BASE=${PORT_BASE:-18200} TENURE_ARGS=${TENURE_ARGS:-}
-SESSION_STORES=${SESSION_STORES-"memory redis memcached"} CACHED_STORES=${CACHED_STORES-"memory redis"}
+SESSION_STORES=${SESSION_STORES-"memory redis memcached"} CACHED_STORES=${CACHED_STORES-"memory redis near"}
 CACHED_KEY=${CACHED_KEY:-hot} ME_PER_FLOW=${ME_PER_FLOW:-10}
 SESSION_SECRET=${SESSION_SECRET:-tenure-bench-session-secret-not-for-production}
 FLOW_ROLLING=${FLOW_ROLLING:-0}
@@ -119,15 +120,18 @@ done
 [[ $C10K_HOLD =~ ^[0-9.]+$ ]] || die "C10K_HOLD must be a number of seconds"
 [[ $LOAD_MAX =~ ^[0-9.]+$ ]] || die "LOAD_MAX must be a number"
 for p in $PINS; do case $p in shared|pinned|samecpu) ;; *) die "unknown pin mode '$p' (shared pinned samecpu)" ;; esac; done
-for st in $SESSION_STORES $CACHED_STORES; do
-  case $st in memory|redis|memcached) ;; *) die "unknown store '$st' in SESSION_STORES/CACHED_STORES (memory redis memcached)" ;; esac
+for st in $SESSION_STORES; do
+  case $st in memory|redis|memcached) ;; *) die "unknown store '$st' in SESSION_STORES (memory redis memcached)" ;; esac
+done
+for st in $CACHED_STORES; do   # near: near+redis://, on this run's redis-server
+  case $st in memory|redis|memcached|near) ;; *) die "unknown store '$st' in CACHED_STORES (memory redis memcached near)" ;; esac
 done
 [[ $CACHED_KEY =~ ^[A-Za-z0-9_-]+$ ]] || die "CACHED_KEY must be letters, digits, - or _"
 has_suite() { local s; for s in "${SUITES[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 # the stores the session and cached suites need running (redis-server, memcached)
 NEED_STORES=" "
 has_suite session && NEED_STORES+="$SESSION_STORES "
-has_suite cached && NEED_STORES+="$CACHED_STORES "
+has_suite cached && NEED_STORES+="${CACHED_STORES//near/redis} "
 need_store() { case $NEED_STORES in *" $1 "*) return 0 ;; esac; return 1; }
 DUR=${DUR%s}s WARMUP=${WARMUP%s}s GC_DUR=${GC_DUR%s}s
 
@@ -584,6 +588,7 @@ declare -A STORE_PID=()
 start_stores() {   # PIN TAG STORE...: starts redis-server / memcached among STORE..., dies if one does not listen
   local pin=$1 tag=$2 st; shift 2
   for st in "$@"; do
+    [ "$st" = near ] && st=redis   # near+redis:// runs on redis-server
     [ -n "${STORE_PID[$st]:-}" ] && continue
     case $st in
       redis)
@@ -611,7 +616,7 @@ flush_store() {    # as the peers' run.sh: an empty store before each session ru
       say "warning: memcached flush_all failed" ;;
   esac
 }
-store_url() { case $1 in memory) echo "memory://" ;; redis) echo "redis://127.0.0.1:$P_REDIS" ;; memcached) echo "memcached://127.0.0.1:$P_MEMCACHED" ;; esac; }
+store_url() { case $1 in memory) echo "memory://" ;; redis) echo "redis://127.0.0.1:$P_REDIS" ;; near) echo "near+redis://127.0.0.1:$P_REDIS" ;; memcached) echo "memcached://127.0.0.1:$P_MEMCACHED" ;; esac; }
 # tenure-server on STORE; returns 1 when it exits at once: unknown scheme (memcached:// not in
 # this build) is a note, anything else a problem; either way that store's tenure rows are skipped
 start_tenure_store() {   # PIN TAG STORE SUITE
@@ -746,7 +751,7 @@ suite_cached() {
           problem "cached: tenure-server --store $(store_url "$st"): GET /cached/$CACHED_KEY twice, the second answered X-Cache: $CACHED_SAW, not hit"
           stop_server tenure; continue
         fi
-        BENCH_STORE_PID=${STORE_PID[$st]:-}
+        BENCH_STORE_PID=${STORE_PID[${st/near/redis}]:-}
         warm "$hello"; warm "$cached"
         for c in $CONNS; do   # the pair side by side at each conns
           BENCH_DEBUG_URL=""
