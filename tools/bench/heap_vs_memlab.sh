@@ -4,7 +4,9 @@
 #
 #   tools/bench/heap_vs_memlab.sh [TENURE_HEAP]
 #
-# 1. Writes, with node, one ~500 MB snapshot (heap_gen.js big) and a
+# 1. Writes, with node, one ~430 MB snapshot of a heap shaped like a
+#    service's (heap_gen.js big $BIG_SCALE; BIG_MODE=records writes the
+#    old one of $BIG_RECORDS copies of one record shape instead) and a
 #    series of five ~20 MB snapshots of a server-like heap with two leaks
 #    (heap_gen.js series), into $WORK (default /tmp/tenure-heap-bench;
 #    files are reused if present, delete them to regenerate).
@@ -15,7 +17,8 @@
 #    object-size` on the big snapshot.  Leaks: `tenure-heap leaks s1..s5`
 #    vs `memlab analyze unbound-collection --snapshot-dir`.
 # 4. Prints wall time and peak RSS (GNU time %e, %M) of each and the
-#    ratios.
+#    ratios, then tenure-heap's own per-stage timings of the summary run
+#    (TENURE_HEAP_TIMINGS=1, a separate run).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,6 +26,8 @@ TENURE_HEAP=${1:-${TENURE_HEAP:-$here/../../build/tools/heap/tenure-heap}}
 WORK=${WORK:-/tmp/tenure-heap-bench}
 MEMLAB_DIR=${MEMLAB_DIR:-/tmp/tenure-memlab}
 MEMLAB_VERSION=${MEMLAB_VERSION:-2.0.5}
+BIG_MODE=${BIG_MODE:-big}
+BIG_SCALE=${BIG_SCALE:-1}
 BIG_RECORDS=${BIG_RECORDS:-850000}
 SERIES_RECORDS=${SERIES_RECORDS:-30000}
 TIME=/usr/bin/time
@@ -42,11 +47,17 @@ if [ ! -x "$memlab" ]; then
 fi
 
 mkdir -p "$WORK/series"
-big="$WORK/big.heapsnapshot"
+if [ "$BIG_MODE" = records ]; then
+  big="$WORK/big.heapsnapshot"
+  big_arg=$BIG_RECORDS
+else
+  big="$WORK/service-$BIG_SCALE.heapsnapshot"
+  big_arg=$BIG_SCALE
+fi
 if [ ! -s "$big" ]; then
-  echo "writing $big ($BIG_RECORDS records)" >&2
-  node --expose-gc --max-old-space-size=16000 "$here/heap_gen.js" big "$big" \
-    "$BIG_RECORDS"
+  echo "writing $big ($BIG_MODE $big_arg)" >&2
+  node --expose-gc --max-old-space-size=16000 "$here/heap_gen.js" \
+    "$BIG_MODE" "$big" "$big_arg"
 fi
 if [ ! -s "$WORK/series/s5.heapsnapshot" ]; then
   echo "writing $WORK/series/s1..s5" >&2
@@ -95,3 +106,7 @@ Leaks in the series (planted: userCache (Map), retryQueue (Array)):
 - tenure-heap flagged: $th_found
 - memlab reported: $ml_found
 TABLE
+echo
+echo "tenure-heap summary, per stage (TENURE_HEAP_TIMINGS=1):"
+TENURE_HEAP_TIMINGS=1 "$TENURE_HEAP" summary "$big" --top 20 2>&1 >/dev/null |
+  grep '^tenure-heap: timing' || true
