@@ -319,4 +319,19 @@ void hs_leaks_free(hs_leak_t *l, int count, int nsnap);
 const char *hs_leak_kind_name(hs_leak_kind_t k);
 const char *hs_leak_remedy(hs_leak_kind_t k);
 
+/* --- timings.c --- */
+
+/* Per-stage timings (process-wide, off by default): after hs_timings(f),
+ * each stage of the reader and of the analyses writes one line "tenure-
+ * heap: timing: STAGE +S.SSS s (T.TTT s) rss R MB peak P MB" to f: the
+ * stage's own wall time, the time since hs_timings(), the resident set
+ * now and its peak so far.  hs_timings(NULL) turns them off.  Not
+ * thread-safe. */
+void hs_timings(FILE *out);
+/* Whether hs_timings() is on (to skip work done only for the lines). */
+int hs_timings_on(void);
+/* Ends a stage: writes its line when timings are on (printf format). */
+void hs_timing(const char *fmt, ...)
+  __attribute__((format(printf, 1, 2)));
+
 #endif /* TENURE_HEAPSNAP_H */

@@ -139,6 +139,7 @@ static int cmd_summary(args_t *a)
   int k = (int)a->top;
   uint32_t *top = malloc(sizeof(uint32_t) * (size_t)(k > 0 ? k : 1));
   int ntop = top ? hs_top_retained(s, top, k) : 0;
+  hs_timing("top objects");
   int shown = nrows < k ? nrows : k;
   char buf[64];
   if (a->json) {
@@ -186,9 +187,12 @@ static int cmd_summary(args_t *a)
              s->retained[n]);
     }
   }
+  fflush(stdout);
+  hs_timing("report");
   free(top);
   hs_class_rows_free(rows, nrows);
   hs_snapshot_destroy(s);
+  hs_timing("free");
   return 0;
 }
 
@@ -506,6 +510,10 @@ int main(int argc, char **argv)
     fputs(usage_text, stdout);
     return 0;
   }
+  /* TENURE_HEAP_TIMINGS=1: per-stage wall time and RSS on stderr. */
+  const char *tm = getenv("TENURE_HEAP_TIMINGS");
+  if (tm && *tm && strcmp(tm, "0"))
+    hs_timings(stderr);
   args_t a;
   if (parse_args(argc, argv, &a) < 0)
     return usage("bad option");

@@ -174,6 +174,48 @@ static int refill(rd_t *r, size_t need)
   return 0;
 }
 
+/* --- Word-at-a-time scanning ---
+ *
+ * Nearly all of a snapshot's bytes are the "nodes" and "edges" arrays of
+ * unsigned integers, which V8 writes as "d,d,d\n,d,d,d\n,...", and the
+ * strings.  Both are scanned 8 bytes per load (SWAR) where the input is
+ * little-endian-loadable; the byte loops below remain the definition.
+ */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define RD_FAST 1
+#else
+#define RD_FAST 0
+#endif
+#define ONES 0x0101010101010101ull
+
+static inline uint64_t load8(const char *p)
+{
+  uint64_t w;
+  memcpy(&w, p, 8);
+  return w;
+}
+
+/* The first '"' or '\\' in [p, end), or end.  A byte of w ^ c is zero
+ * iff it was c, and the lowest set bit of (v - ONES) & ~v & 0x80..80 is
+ * the lowest zero byte of v exactly (only bits above it can be false), so
+ * the lowest bit of the two masks or'ed is the first match. */
+static inline const char *scan_plain(const char *p, const char *end)
+{
+#if RD_FAST
+  while (end - p >= 8) {
+    uint64_t w = load8(p);
+    uint64_t a = w ^ (0x22 * ONES), b = w ^ (0x5C * ONES);
+    uint64_t t = (((a - ONES) & ~a) | ((b - ONES) & ~b)) & (0x80 * ONES);
+    if (t)
+      return p + (__builtin_ctzll(t) >> 3);
+    p += 8;
+  }
+#endif
+  while (p < end && *p != '"' && *p != '\\')
+    p++;
+  return p;
+}
+
 static inline int peekc(rd_t *r)
 {
   if (r->pos >= r->len) {
@@ -330,9 +372,7 @@ static int read_string(rd_t *r, sink_t *k)
       return fail_here(r, "the end of a string");
     const char *p = r->buf + r->pos;
     const char *end = r->buf + r->len;
-    const char *q = p;
-    while (q < end && *q != '"' && *q != '\\')
-      q++;
+    const char *q = scan_plain(p, end);
     size_t run = (size_t)(q - p);
     if (k && run) {
       size_t take = run;
@@ -799,6 +839,197 @@ static size_t remaining_hint(rd_t *r)
   return (size_t)left;
 }
 
+/* --- Fast path for "nodes" and "edges" ---
+ *
+ * One whole record (nf or ef values) at a time, 8 bytes per load: the
+ * count of leading digits comes from a mask of the bytes that are not
+ * digits, their value from three multiplies (Lemire's SWAR conversion,
+ * as in fast_float), with no branch on the length up to 8 digits.
+ *
+ * INV(fast): the fast path accepts only what the general scanner accepts
+ * with the same result (1..16 digits, then ',' or "\n,") and commits only
+ * whole records that pass the same checks.  On anything else it stops at
+ * the start of the record and the general scanner parses that record, so
+ * every error is still reported by the general scanner, at the same byte.
+ * It runs only with FAST_MARGIN bytes ahead and needs no bounds check: a
+ * value and its separator take at most 18 bytes, and the loads of one
+ * value read at most 16 bytes from its start.
+ */
+#define FAST_MARGIN(nf) (18 * (size_t)(nf) + 16)
+
+/* x: 8 input bytes, each xor '0'.  The number of leading bytes that were
+ * digits (0..8): a digit is 0..9 here, so both it and it + 6 keep the
+ * high nibble clear, and any other byte sets it in one of the two.  A
+ * carry out of a byte only reaches later bytes, past the first
+ * non-digit, so the lowest flagged byte is the first non-digit. */
+static inline unsigned lead_digits(uint64_t x)
+{
+  uint64_t m = (x | (x + 6 * ONES)) & (0xF0 * ONES);
+  return m ? (unsigned)__builtin_ctzll(m) >> 3 : 8;
+}
+
+/* The value of the first n (1..8) bytes of x, digits 0..9 each, the
+ * first the most significant. */
+static inline uint64_t digits_value(uint64_t x, unsigned n)
+{
+  x <<= 8 * (8 - n); /* drops the bytes after them; zeros lead */
+  x = x * 10 + (x >> 8);
+  x = (((x & 0x000000FF000000FFull) * (100 + (1000000ull << 32))) +
+       (((x >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32)))) >>
+      32;
+  return (uint32_t)x;
+}
+
+/* One value of 1..16 digits at p: stores it and returns the byte after
+ * it, or NULL (not a digit, or 17 digits or more). */
+static inline const char *fast_uint(const char *p, uint64_t *out)
+{
+  static const uint32_t pow10[8] = {1, 10, 100, 1000, 10000, 100000,
+                                    1000000, 10000000};
+  uint64_t x = load8(p) ^ (0x30 * ONES);
+  unsigned n = lead_digits(x);
+  if (n < 8) {
+    *out = n ? digits_value(x, n) : 0;
+    return n ? p + n : NULL;
+  }
+  uint64_t y = load8(p + 8) ^ (0x30 * ONES);
+  unsigned m = lead_digits(y);
+  if (m == 8)
+    return NULL;
+  uint64_t v = digits_value(x, 8);
+  *out = m ? v * pow10[m] + digits_value(y, m) : v;
+  return p + 8 + m;
+}
+
+/* The separator V8 writes between values: ',' or "\n,"; else NULL. */
+static inline const char *fast_sep(const char *p)
+{
+  if (p[0] == ',')
+    return p + 1;
+  if (p[0] == '\n' && p[1] == ',')
+    return p + 2;
+  return NULL;
+}
+
+/* Parses nf values at p into v[]; the byte after the last separator, or
+ * NULL. */
+static inline const char *fast_record(const char *p, int nf, uint64_t *v)
+{
+  for (int j = 0; j < nf; j++) {
+    if (!(p = fast_uint(p, &v[j])) || !(p = fast_sep(p)))
+      return NULL;
+  }
+  return p;
+}
+
+/* Makes FAST_MARGIN(nf) bytes available at pos; 0 when there are not
+ * (near the end of the input, or after an error). */
+static int fast_room(rd_t *r, size_t margin)
+{
+  if (r->len - r->pos >= margin)
+    return 1;
+  if (refill(r, margin) < 0)
+    return 0;
+  return r->len - r->pos >= margin;
+}
+
+/* Whole node records from pos on, with read_nodes' checks; stops before
+ * the first record it does not take (INV(fast)).  n and edges as in
+ * read_nodes.  Returns 0 or a negative errno. */
+static int fast_nodes(rd_t *r, const kinds_t *kt, uint32_t *np,
+                      uint64_t *edgesp)
+{
+  hs_snapshot_t *s = r->s;
+  const int nf = r->nf;
+  const size_t margin = FAST_MARGIN(nf);
+  const int ft = r->f_type, fn = r->f_name, fi = r->f_id, fs = r->f_self,
+            fe = r->f_ecount;
+  uint32_t n = *np;
+  uint64_t edges = *edgesp;
+  uint64_t v[RD_MAX_FIELDS];
+  int more = 1;
+  while (more && fast_room(r, margin)) {
+    const char *p = r->buf + r->pos;
+    const char *end = r->buf + r->len - margin;
+    while (p <= end) {
+      const char *q = fast_record(p, nf, v);
+      if (!q || v[ft] >= (uint64_t)kt->n_node_kinds || v[fn] > UINT32_MAX ||
+          v[fi] > UINT32_MAX || v[fe] > UINT32_MAX || n == UINT32_MAX - 1 ||
+          edges + v[fe] > UINT32_MAX - 1) {
+        more = 0;
+        break;
+      }
+      if (n >= r->node_cap && grow_nodes(r, (size_t)n + 1) < 0)
+        return r->err;
+      s->node_kind[n] = kt->node_kinds[v[ft]];
+      s->node_name[n] = (uint32_t)v[fn];
+      s->node_id[n] = (uint32_t)v[fi];
+      uint32_t self = v[fs] > UINT32_MAX ? UINT32_MAX : (uint32_t)v[fs];
+      s->node_self[n] = self;
+      s->first_edge[n] = (uint32_t)edges;
+      s->total_self += self;
+      edges += v[fe];
+      n++;
+      p = q;
+    }
+    r->pos = (size_t)(p - r->buf);
+  }
+  *np = n;
+  *edgesp = edges;
+  return r->err;
+}
+
+/* Whole edge records from pos on, with read_edges' checks (INV(fast)).
+ * The to_node offset is divided by nf with Lemire's direct method (c =
+ * 2^64 / nf rounded up; exact for 32-bit dividends; nf >= 5, the five
+ * node fields resolve_meta requires), not a division per edge.  Returns 0 or a negative errno. */
+static int fast_edges(rd_t *r, const kinds_t *kt, size_t *ep, size_t m,
+                      uint64_t limit)
+{
+#ifdef __SIZEOF_INT128__
+  hs_snapshot_t *s = r->s;
+  const int ef = r->ef;
+  const size_t margin = FAST_MARGIN(ef);
+  const int et = r->e_type, en = r->e_name, eto = r->e_to;
+  const uint64_t nf = (uint64_t)r->nf;
+  const uint64_t c = UINT64_MAX / nf + 1;
+  uint32_t *names = s->edge_name;
+  size_t e = *ep;
+  uint64_t v[RD_MAX_FIELDS];
+  int more = 1;
+  while (more && fast_room(r, margin)) {
+    const char *p = r->buf + r->pos;
+    const char *end = r->buf + r->len - margin;
+    while (p <= end) {
+      const char *q = fast_record(p, ef, v);
+      uint64_t to = q ? v[eto] : 0;
+      uint64_t node = (uint64_t)(((unsigned __int128)c * to) >> 64);
+      if (!q || v[et] >= (uint64_t)kt->n_edge_kinds || to >= limit ||
+          to > UINT32_MAX || node * nf != to || v[en] > UINT32_MAX ||
+          e >= m) {
+        more = 0;
+        break;
+      }
+      s->edge_kind[e] = kt->edge_kinds[v[et]];
+      if (names)
+        names[e] = (uint32_t)v[en];
+      s->edge_to[e] = (uint32_t)node;
+      e++;
+      p = q;
+    }
+    r->pos = (size_t)(p - r->buf);
+  }
+  *ep = e;
+  return r->err;
+#else
+  (void)kt;
+  (void)ep;
+  (void)m;
+  (void)limit;
+  return r->err;
+#endif
+}
+
 static int read_nodes(rd_t *r, kinds_t *kt)
 {
   hs_snapshot_t *s = r->s;
@@ -825,6 +1056,8 @@ static int read_nodes(rd_t *r, kinds_t *kt)
     r->pos++;
   } else {
     for (;;) {
+      if (RD_FAST && k == 0 && fast_nodes(r, kt, &n, &edges) < 0)
+        return r->err;
       uint64_t v;
       uint64_t at = r->base + r->pos;
       if (read_uint(r, &v) < 0)
@@ -904,6 +1137,8 @@ static int read_edges(rd_t *r, const kinds_t *kt)
     r->pos++;
   } else {
     for (;;) {
+      if (RD_FAST && k == 0 && fast_edges(r, kt, &e, m, limit) < 0)
+        return r->err;
       uint64_t v;
       uint64_t at = r->base + r->pos;
       if (read_uint(r, &v) < 0)
@@ -1042,6 +1277,7 @@ static int parse(rd_t *r)
       (void)at;
       if (rc < 0)
         return r->err;
+      hs_timing("read %s", key);
       int more = next_or_close(r, '}', "',' or '}' at the top level");
       if (more < 0)
         return r->err;
@@ -1051,7 +1287,9 @@ static int parse(rd_t *r)
   }
   if (skip_ws(r) >= 0)
     return fail_here(r, "the end of the file after the top-level object");
-  return validate(r);
+  int rc = validate(r);
+  hs_timing("read: validate");
+  return rc;
 }
 
 static int run(rd_t *r, hs_snapshot_t **out)

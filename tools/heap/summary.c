@@ -110,11 +110,13 @@ int hs_class_rows(const hs_snapshot_t *s, hs_class_row_t **out)
     c.rows[r].count++;
     c.rows[r].self += s->node_self[i];
   }
+  hs_timing("classes: rows");
   /* Retained: add a node's retained size unless an ancestor in the
    * dominator tree has the same class.  One DFS over the dominator tree
    * (children in CSR) with a per-class count of classes on the path. */
   if (s->retained && add_retained(s, row_of, &c) < 0)
     goto fail;
+  hs_timing("classes: retained");
   free(row_of);
   free(by_str);
   free(c.tab);
