@@ -36,12 +36,24 @@
 
 #define UNSEEN UINT32_MAX
 
+/* The edge scans below read pre[] at random targets but the edges in
+ * order: fetch the target's entry PREFETCH_AHEAD edges early. */
+#define PREFETCH_AHEAD 24
+#define PREFETCH_TARGET(s, arr, e, last)                                     \
+  __builtin_prefetch(                                                        \
+    &(arr)[(s)->edge_to[(e) + PREFETCH_AHEAD < (last) ? (e) + PREFETCH_AHEAD \
+                                                      : (last)]])
+
 /* DFS from the root over essential edges: pre[node] (UNSEEN when not
  * reached), vert[preorder] = node, parent[preorder] = the DFS parent's
- * preorder (the root's is itself).  stack and cursor are scratch of n
- * words.  Returns the number of reached nodes. */
+ * preorder (the root's is itself), and indeg[node] += the node's
+ * essential in-edges from reached nodes: the cursor scans every edge of
+ * a reached node exactly once, so the predecessors need no counting pass
+ * of their own.  stack and cursor are scratch of n words.  Returns the
+ * number of reached nodes. */
 static uint32_t preorder(const hs_snapshot_t *s, uint32_t *pre, uint32_t *vert,
-                         uint32_t *parent, uint32_t *stack, uint32_t *cursor)
+                         uint32_t *parent, uint32_t *stack, uint32_t *cursor,
+                         uint32_t *indeg)
 {
   uint32_t n = s->node_count;
   for (uint32_t i = 0; i < n; i++)
@@ -56,8 +68,11 @@ static uint32_t preorder(const hs_snapshot_t *s, uint32_t *pre, uint32_t *vert,
     uint32_t x = stack[top - 1], v = vert[x];
     uint32_t e = cursor[x], end = s->first_edge[v + 1];
     for (; e < end; e++) {
+      if (!hs_edge_essential(s, v, e))
+        continue;
       uint32_t w = s->edge_to[e];
-      if (pre[w] == UNSEEN && hs_edge_essential(s, v, e))
+      indeg[w]++;
+      if (pre[w] == UNSEEN)
         break;
     }
     if (e == end) {
@@ -121,30 +136,25 @@ int hs_dominators(hs_snapshot_t *s)
   uint32_t *pfirst = NULL, *preds = NULL, *stk = NULL;
   uint64_t *ret = NULL;
   size_t stkcap = 4096;
-  if (!pre || !vert || !anc || !idm || !label)
+  pfirst = calloc((size_t)n + 1, 4);       /* in-degrees, by node */
+  if (!pre || !vert || !anc || !idm || !label || !pfirst)
     goto fail;
-  uint32_t count = preorder(s, pre, vert, idm, anc, label);
+  uint32_t count = preorder(s, pre, vert, idm, anc, label, pfirst);
   hs_timing("dominators: preorder");
 
-  /* Predecessors in preorder numbering, essential edges only.  The
-   * sources are scanned in ordinal order (the edges are stored in it, so
-   * the scan is sequential); only edges between reached nodes count, and
-   * a reached node's essential successors are all reached. */
-  pfirst = calloc((size_t)count + 1, 4);
-  if (!pfirst)
-    goto fail;
-  size_t m = 0;
-  for (uint32_t v = 0; v < n; v++) {
-    if (pre[v] == UNSEEN)
-      continue;
-    for (uint32_t e = s->first_edge[v]; e < s->first_edge[v + 1]; e++)
-      if (hs_edge_essential(s, v, e)) {
-        pfirst[pre[s->edge_to[e]] + 1]++;
-        m++;
-      }
-  }
+  /* Predecessors in preorder numbering, essential edges only (only edges
+   * between reached nodes: a reached node's essential successors are all
+   * reached).  pfirst becomes the CSR offsets in preorder, in place, from
+   * a copy of the in-degrees in label[].  The sources are scanned in
+   * ordinal order (the edges are stored in it, so the scan is
+   * sequential). */
   for (uint32_t p = 0; p < count; p++)
-    pfirst[p + 1] += pfirst[p];
+    label[p] = pfirst[vert[p]];
+  pfirst[0] = 0;
+  for (uint32_t p = 0; p < count; p++)
+    pfirst[p + 1] = pfirst[p] + label[p];
+  size_t m = pfirst[count];
+  const uint32_t last = s->edge_count ? s->edge_count - 1 : 0;
   preds = malloc(m * 4 + 4);
   if (!preds)
     goto fail;
@@ -155,9 +165,11 @@ int hs_dominators(hs_snapshot_t *s)
     uint32_t p = pre[v];
     if (p == UNSEEN)
       continue;
-    for (uint32_t e = s->first_edge[v]; e < s->first_edge[v + 1]; e++)
+    for (uint32_t e = s->first_edge[v]; e < s->first_edge[v + 1]; e++) {
+      PREFETCH_TARGET(s, pre, e, last);
       if (hs_edge_essential(s, v, e))
         preds[label[pre[s->edge_to[e]]]++] = p;
+    }
   }
   hs_timing("dominators: predecessors");
 
