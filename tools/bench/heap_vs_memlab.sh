@@ -4,7 +4,7 @@
 #
 #   tools/bench/heap_vs_memlab.sh [TENURE_HEAP]
 #
-# 1. Writes, with node, one ~430 MB snapshot of a heap shaped like a
+# 1. Writes, with node, one ~400 MB snapshot of a heap shaped like a
 #    service's (heap_gen.js big $BIG_SCALE; BIG_MODE=records writes the
 #    old one of $BIG_RECORDS copies of one record shape instead) and a
 #    series of five ~20 MB snapshots of a server-like heap with two leaks
