@@ -150,15 +150,15 @@ void gc__policy_init(gc_heap_t *h) {
 /* Whether scavenges since the last resize took more than
  * 1/SCAVENGE_SHARE_DIV of the time: only then is the memory of a larger new
  * space worth spending. */
-static bool scavenges_costly(const gc_heap_t *h) {
+static bool scavenges_costly(const gc_heap_t *h, double now) {
   return h->scavenge_ms_since_resize * SCAVENGE_SHARE_DIV >
-         gc__now_ms() - h->resized_at_ms;
+         now - h->resized_at_ms;
 }
 
-static void resized(gc_heap_t *h) {
+static void resized(gc_heap_t *h, double now) {
   h->survived_since_resize = 0;
   h->low_survival_streak = 0;
-  h->resized_at_ms = gc__now_ms();
+  h->resized_at_ms = now;
   h->scavenge_ms_since_resize = 0;
 }
 
@@ -184,13 +184,13 @@ size_t gc__policy_semi_after_scavenge(gc_heap_t *h, size_t used,
              (h->survived_since_resize += survived) > cap) {
     /* A window closes: grow if its scavenges were costly; either way the
      * next window starts now. */
-    if (scavenges_costly(h))
+    if (scavenges_costly(h, now))
       cap = cap * 2 < h->semi_max ? cap * 2 : h->semi_max;
-    resized(h);
+    resized(h, now);
   } else if (survived * LOW_SURVIVAL_DIV < used) {
     if (++h->low_survival_streak >= SHRINK_STREAK && cap > h->semi_min) {
       cap = cap / 2 > h->semi_min ? cap / 2 : h->semi_min;
-      resized(h);
+      resized(h, now);
     }
   } else {
     h->low_survival_streak = 0;
