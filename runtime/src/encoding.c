@@ -51,7 +51,7 @@ static bool name_is(const char *s, size_t n, const char *lower) {
     char c = s[i];
     if (c >= 'A' && c <= 'Z')
       c = (char)(c + ('a' - 'A'));
-    if (c != lower[i]) /* lower's NUL ends it */
+    if (lower[i] == '\0' || c != lower[i]) /* S is longer, or differs */
       return false;
   }
   return lower[n] == '\0';

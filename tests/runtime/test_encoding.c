@@ -939,6 +939,9 @@ static void test_lookup(void **state) {
   rt_encoding_t e;
   assert_int_equal(rt_encoding_lookup("gbk\0x", 5, &e), -EINVAL);
   assert_int_equal(rt_encoding_lookup("hex", 2, &e), -EINVAL); /* "he" */
+  /* An alias and NULs after it: never read past the alias's own NUL. */
+  assert_int_equal(rt_encoding_lookup("hex\0\0", 5, &e), -EINVAL);
+  assert_int_equal(rt_encoding_lookup("utf8\0", 5, &e), -EINVAL);
   assert_int_equal(rt_encoding_lookup(NULL, 0, &e), -EINVAL);
   char longname[RT_ENCODING_NAME_MAX + 2];
   memset(longname, 'a', sizeof longname);
@@ -1121,7 +1124,9 @@ static void test_garbage_in_random_chunks(void **state) {
       size_t l1, l2;
       char *whole = decode(&e, bytes, n, &l1);
       char *cut = decode_cut(&e, bytes, n, cuts, ncuts, &l2);
-      if (l1 != l2 || memcmp(whole, cut, l1) != 0)
+      /* UTF-7's recovery from an invalid base64 run depends on the cuts
+       * (glibc's iconv; rt_encoding.h): only the text's validity holds. */
+      if (strcmp(name, "UTF-7") != 0 && (l1 != l2 || memcmp(whole, cut, l1) != 0))
         fail_msg("%s round %d differs in chunks", name, round);
       assert_int_equal(rt_utf8_valid_prefix(whole, l1), l1);
       free(whole);

@@ -7,6 +7,7 @@
  * encode back to the bytes, and UTF-8 text must encode to itself.  Every
  * input is also tried as an encoding name and as a Content-Type.
  */
+#define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -35,8 +36,9 @@ static void decode_chunks(const rt_encoding_t *e, const uint8_t *p, size_t n,
     size_t before = out->len;
     if (rt_decoder_write(&d, p + at, k, at + k == n, out) != 0)
       abort();
-    if (rt_utf8_valid_prefix(out->data + before, out->len - before) !=
-        out->len - before)
+    if (out->len > before &&
+        rt_utf8_valid_prefix(out->data + before, out->len - before) !=
+            out->len - before)
       abort(); /* each write appends whole valid characters */
     at += k;
   } while (at < n);
@@ -67,8 +69,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (rt_utf8_valid_prefix(whole.data, whole.len) != whole.len)
     abort();
   decode_chunks(&e, p, n, seed, &cut);
-  if (cut.len != whole.len ||
-      (whole.len > 0 && memcmp(cut.data, whole.data, whole.len) != 0))
+  /* Where glibc's iconv resumes after an invalid UTF-7 base64 run depends
+   * on whether the run's '+' came in the same call (rt_encoding.h says
+   * so): there only input that decodes without U+FFFD must cut cleanly. */
+  bool utf7 = strcmp(name, "UTF-7") == 0;
+  bool replaced =
+      whole.len >= 3 && memmem(whole.data, whole.len, "\xef\xbf\xbd", 3);
+  if ((!utf7 || !replaced) &&
+      (cut.len != whole.len ||
+       (whole.len > 0 && memcmp(cut.data, whole.data, whole.len) != 0)))
     abort(); /* the cuts changed the text */
 
   /* Encoding: never fails on a charset that decodes (all of these encode

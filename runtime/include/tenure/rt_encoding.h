@@ -127,6 +127,10 @@ RT_EXTERN rt_value_t rt_buffer_to_string_enc(rt_runtime_t *rt,
  * a cut leaves incomplete -- a UTF-8 sequence, the odd byte of a UTF-16
  * code unit and a high surrogate, the last 1-2 bytes of a base64 quantum,
  * a multi-byte character of an iconv charset -- until the next chunk.
+ * One exception, glibc's: where UTF-7 resumes after an invalid base64 run
+ * depends on whether the run's '+' came in the same chunk, so the U+FFFDs
+ * of invalid UTF-7 may differ with the cuts (the text is still valid
+ * UTF-8; valid UTF-7 decodes the same wherever it is cut).
  * Caller-allocated; fields private. */
 #define RT_DECODER_HOLD 8
 
