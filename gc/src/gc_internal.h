@@ -205,6 +205,8 @@ struct gc_heap_s {
   size_t old_since_full;     /* bytes promoted or allocated in old and large
                               * space since the last full GC */
   bool full_requested;
+  bool full_cheap;           /* a full GC now would cost little (policy.c) */
+  double mark_speed;         /* bytes per ms the last full GC marked */
   bool in_gc;
   int64_t external;
   int64_t external_at_full;

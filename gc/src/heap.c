@@ -222,9 +222,10 @@ static void collect_for_allocation(gc_heap_t *h, bool full, const char *why) {
   if (full)
     collect(h, GC_COLLECT_FULL, why, false);
   else if (gc__policy_full_due(h, 0))
-    collect(h, GC_COLLECT_FULL, h->full_requested
-                                    ? "external memory pressure"
-                                    : "allocation failure (old generation)",
+    collect(h, GC_COLLECT_FULL,
+            h->full_requested ? "external memory pressure"
+            : h->full_cheap   ? "old generation (cheap now)"
+                              : "allocation failure (old generation)",
             false);
   else
     collect(h, GC_COLLECT_MINOR, why, false);

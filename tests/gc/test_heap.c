@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "test_util.h"
@@ -118,6 +119,62 @@ static void test_heap_stats_add_up(void **state) {
                    0);
   assert_int_equal(part.used_heap_size, st.used_heap_size);
   assert_int_equal(part.scavenges, 0x5a5a5a5a5a5a5a5aULL);
+  gc_scope_close(h, &s);
+  gc_heap_destroy(h);
+}
+
+/* A program that promotes slowly (objects that outlive a few scavenges,
+ * then die in old space) keeps a small old generation: a full GC runs
+ * whenever it is cheap next to the time since the last, long before the
+ * first full-GC limit (8 MB).  Default sizes, so the policy is the real
+ * one. */
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static void test_heap_slow_promotion_keeps_old_small(void **state) {
+  (void)state;
+  if (test_under_stress())
+    skip(); /* a GC at every allocation: no policy to see, and 50 s */
+  gc_options_t o;
+  gc_options_init(&o);
+  char err[256];
+  assert_int_equal(
+      gc_options_parse_string(&o, getenv("TENURE_OPTIONS"), err, sizeof err),
+      0);
+  gc_heap_t *h = test_heap_with(&o);
+  test_register_zoo(h);
+  gc_scope_t s;
+  gc_scope_open(h, &s);
+  /* A ring of 32768 pairs (1 MB) that each live 16 rounds; 256 KB of
+   * garbage a round drives a scavenge every few rounds, so ring pairs are
+   * promoted, then replaced: 64 KB promoted per 4 ms round. */
+  enum { RING = 32768, PER_ROUND = 2048 };
+  vec_t **ring = (vec_t **)gc_handle(h, test_vec(h, RING));
+  long rounds = test_under_valgrind() ? 12 : 240;
+  size_t old_max = 0, at = 0;
+  for (long r = 0; r < rounds; r++) {
+    for (int i = 0; i < PER_ROUND; i++, at = (at + 1) % RING)
+      gc_write(h, *ring, &(*ring)->items[at], test_pair(h, NULL, NULL, i));
+    for (int i = 0; i < 8192; i++)
+      (void)test_pair(h, NULL, NULL, i);
+    double until = now_ms() + 4;
+    while (now_ms() < until)
+      ;
+    gc_heap_stats_t st = test_stats(h);
+    if (st.spaces[GC_SPACE_OLD].space_size > old_max)
+      old_max = st.spaces[GC_SPACE_OLD].space_size;
+  }
+  gc_heap_stats_t st = test_stats(h);
+  if (!test_under_valgrind()) {
+    /* 15 MB promoted; the ring's 1 MB is what lives. */
+    assert_true(st.bytes_promoted > (size_t)8 * 1024 * 1024);
+    assert_true(st.full_gcs >= 2);
+    if (old_max > (size_t)6 * 1024 * 1024)
+      fail_msg("old space reached %zu bytes", old_max);
+  }
   gc_scope_close(h, &s);
   gc_heap_destroy(h);
 }
@@ -344,6 +401,7 @@ int main(void) {
       cmocka_unit_test(test_heap_large_objects),
       cmocka_unit_test(test_heap_long_list_marks_without_recursion),
       cmocka_unit_test(test_heap_stats_add_up),
+      cmocka_unit_test(test_heap_slow_promotion_keeps_old_small),
       cmocka_unit_test(test_heap_external_memory),
       cmocka_unit_test(test_heap_isolates_in_threads),
       cmocka_unit_test(test_heap_embedder_roots),
