@@ -14,7 +14,11 @@
  *     binary-trees grow as before, and keeps a Lisp building trees at 4 MB
  *     (21 MB peak RSS for 8% more time, against 43 MB at 16 MB); the
  *     closing window is scored and a new one starts, so a cheap phase
- *     long ago does not hide a costly one now.  It halves after SHRINK_STREAK
+ *     long ago does not hide a costly one now.  (Starting at 512 KB gave
+ *     the Lisp's deriv 2.6 MB peak RSS instead of 3.6 and trees 16 MB
+ *     instead of 21, but GCBench 18% and binary-trees 21 7% more time, 20
+ *     and 5 interleaved runs: a builder pays for the small start before
+ *     growth catches up.)  It halves after SHRINK_STREAK
  *     scavenges in a row in which under 1/LOW_SURVIVAL_DIV survived.
  *   - When survival is high (over 1/HIGH_SURVIVAL_DIV of what was
  *     allocated) the program is building a structure: growing would copy it
