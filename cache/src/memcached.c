@@ -49,7 +49,14 @@
  * with a failure limit of 1 takes it out after one refused (or timed out)
  * connect, and RETRY_TIMEOUT and DEAD_TIMEOUT (retry-s) bring it back to be
  * tried again.  Each client keeps its own ring, so each learns
- * on its own.  An attempt that failed only because the ring was about to
+ * on its own.  A server that accepts connections but does not answer
+ * (paused, swapping, wedged) never fails a connect, so the store takes it
+ * out itself: after TIMEOUT_LIMIT work items in a row in which it timed out,
+ * for retry-s, unless it is the last server in the ring (out_until, on the
+ * loop).  Each work item carries the set of servers out (out_mask) and its
+ * worker rebuilds its client's ring when that set changed (INV(ring): a
+ * client's ring is ring_out[slot]'s complement, touched only by the worker
+ * that holds the slot).  Back in, one more timeout takes it out again.  An attempt that failed only because the ring was about to
  * change is retried (see work()), so once the ring has moved, the key's
  * new owner answers.
  */
@@ -92,6 +99,9 @@
 /* Connect failures before a server leaves the ring (libmemcached's
  * SERVER_FAILURE_LIMIT; it counts only connect failures over TCP). */
 #define FAILURE_LIMIT 1
+/* Work items in a row in which a server timed out before the store takes
+ * it out of the ring (a connect that works and replies that never come). */
+#define TIMEOUT_LIMIT 2
 /* Attempts per operation.  When a server dies under load an op can see:
  * its connection reset, then closed (1, 2), the reconnect refused (3), the
  * ring rebuilt without that server (4), the key's new owner (5); one to
@@ -136,6 +146,8 @@ typedef struct op_s {
   int sys_errno;   /* libmemcached's errno for RC, or 0 */
   int server;      /* the last attempt's server (an index), or -1 */
   uint64_t failed; /* servers an attempt could not reach, a bit each */
+  uint64_t out_mask; /* (lead) servers out of the ring for this item */
+  bool timed_out;    /* the timeout was the server's: it is op->server's */
   char *value;     /* get's text, from libmemcached's malloc */
   size_t vlen;
 } op_t;
@@ -161,12 +173,17 @@ struct mc_s {
   bool closing;
   bool start_queued;      /* run_start is queued (a next tick) */
   bool down[MAX_SERVERS]; /* the last attempt on it could not reach it */
+  unsigned timeouts[MAX_SERVERS]; /* work items in a row it timed out in */
+  uint64_t out_until[MAX_SERVERS]; /* uv_now ms it is out until, or 0 */
+  uint64_t ring_out[MAX_CLIENTS];  /* each client's servers out, INV(ring) */
   uv_timer_t deadline;    /* armed while ops are unanswered */
   uv_work_t destroy;      /* frees the clients off the loop */
   cache_stats_t st;
 };
 
 static void start_waiting(mc_t *m);
+static int make_client(const mc_t *m, uint64_t out, memcached_st **res,
+                       char *err, size_t errlen);
 
 /* --- Lifetime ------------------------------------------------------------- */
 
@@ -411,6 +428,7 @@ static void run_one(memcached_st *mc, op_t *op) {
     if (!worth_retrying(rc))
       break;
   }
+  op->timed_out = rc == MEMCACHED_TIMEOUT && op->server >= 0;
   drop_if_out_of_step(mc, rc);
   op->rc = rc;
 }
@@ -465,6 +483,14 @@ static void run_batch(memcached_st *mc, op_t *lead) {
   if (res != NULL)
     memcached_result_free(res);
   bool complete = rc == MEMCACHED_END || rc == MEMCACHED_NOTFOUND;
+  if (rc == MEMCACHED_TIMEOUT)
+    /* Whose: the servers whose own last error is the timeout (the others
+     * answered their part). */
+    for (op_t *op = lead; op != NULL; op = op->batch) {
+      const memcached_instance_st *in = server_of(mc, op);
+      op->timed_out = op->server >= 0 && in != NULL &&
+                      memcached_server_error_return(in) == MEMCACHED_TIMEOUT;
+    }
   if (!complete)
     memcached_quit(mc); /* servers sent to may still owe replies */
   for (op_t *op = lead; op != NULL; op = op->batch) {
@@ -479,9 +505,20 @@ static void run_batch(memcached_st *mc, op_t *lead) {
   }
 }
 
-/* On a worker thread: no heap, no store state but the server list. */
+/* On a worker thread: no heap, no store state but the server list and its
+ * slot's client and ring (INV(ring)). */
 static void work(uv_work_t *req) {
   op_t *lead = req->data;
+  mc_t *m = lead->m;
+  if (m->ring_out[lead->slot] != lead->out_mask) {
+    memcached_st *mc;
+    char err[128];
+    if (make_client(m, lead->out_mask, &mc, err, sizeof err) == 0) {
+      memcached_free(m->client[lead->slot]);
+      m->client[lead->slot] = lead->mc = mc;
+      m->ring_out[lead->slot] = lead->out_mask;
+    } /* else the old ring, tried again by the next item */
+  }
   if (lead->batch == NULL)
     run_one(lead->mc, lead);
   else
@@ -631,12 +668,62 @@ static void answer_result(mc_t *m, op_t *op) {
     op->done(&m->base, err, op->data);
 }
 
+static size_t in_ring(const mc_t *m) {
+  size_t n = 0;
+  for (size_t i = 0; i < m->nservers; i++)
+    n += m->out_until[i] == 0;
+  return n;
+}
+
+/* The servers that timed out in the work item LEAD, and those that
+ * answered: TIMEOUT_LIMIT items in a row take a server out of the ring
+ * for retry-s, unless it is the last one in it. */
+static void note_timeouts(mc_t *m, const op_t *lead) {
+  uint64_t timed = 0, answered = 0;
+  for (const op_t *op = lead; op != NULL; op = op->batch)
+    if (op->timed_out)
+      timed |= (uint64_t)1 << op->server;
+    else if (op->server >= 0 && !unreachable(op->rc))
+      answered |= (uint64_t)1 << op->server;
+  for (size_t i = 0; i < m->nservers; i++) {
+    uint64_t bit = (uint64_t)1 << i;
+    if (timed & bit) {
+      if (++m->timeouts[i] >= TIMEOUT_LIMIT && m->out_until[i] == 0 &&
+          in_ring(m) > 1) {
+        m->out_until[i] = uv_now(m->uv) + m->retry_s * 1000;
+        m->down[i] = true; /* its next answer counts as a reconnect */
+      }
+    } else if (answered & bit) {
+      m->timeouts[i] = 0;
+    }
+  }
+}
+
+/* The servers out of the ring now; one whose time is up is back, one more
+ * timeout from taking it out again. */
+static uint64_t ring_out_now(mc_t *m) {
+  uint64_t now = uv_now(m->uv), out = 0;
+  for (size_t i = 0; i < m->nservers; i++) {
+    if (m->out_until[i] == 0)
+      continue;
+    if (now >= m->out_until[i]) {
+      m->out_until[i] = 0;
+      m->timeouts[i] = TIMEOUT_LIMIT - 1;
+    } else {
+      out |= (uint64_t)1 << i;
+    }
+  }
+  return out;
+}
+
 static void after_work(uv_work_t *req, int status) {
   op_t *lead = req->data;
   mc_t *m = lead->m;
   rt_loop_t *loop = m->base.loop;
   m->running[lead->slot] = NULL;
   m->started--;
+  if (status == 0)
+    note_timeouts(m, lead);
   if (!m->closing)
     start_waiting(m); /* the client just freed goes to the next ops */
   for (op_t *op = lead; op != NULL; op = op->batch)
@@ -685,6 +772,7 @@ static void start_waiting(mc_t *m) {
       }
     lead->slot = slot;
     lead->mc = m->client[slot];
+    lead->out_mask = ring_out_now(m);
     lead->req.data = lead;
     if (uv_queue_work(m->uv, &lead->req, work, after_work) != 0) {
       for (op_t *op = lead, *next; op != NULL; op = next) {
@@ -1041,8 +1129,11 @@ static int parse_url(const char *url, server_t *servers, size_t *nservers,
   return 0;
 }
 
-/* The template every client is cloned from. */
-static int make_master(mc_t *m, uint64_t retry_s, char *err, size_t errlen) {
+/* A client on the servers not in OUT (the template every client is cloned
+ * from has OUT 0). */
+static int make_client(const mc_t *m, uint64_t out, memcached_st **res,
+                       char *err, size_t errlen) {
+  uint64_t retry_s = m->retry_s;
   memcached_st *mc = memcached_create(NULL);
   if (mc == NULL)
     return -ENOMEM;
@@ -1075,6 +1166,8 @@ static int make_master(mc_t *m, uint64_t retry_s, char *err, size_t errlen) {
       return -EINVAL;
     }
   for (size_t i = 0; i < m->nservers; i++) {
+    if (out & ((uint64_t)1 << i))
+      continue;
     memcached_return_t rc = memcached_server_add(mc, m->servers[i].host,
                                                  (in_port_t)m->servers[i].port);
     if (rc != MEMCACHED_SUCCESS) {
@@ -1084,7 +1177,7 @@ static int make_master(mc_t *m, uint64_t retry_s, char *err, size_t errlen) {
       return rc == MEMCACHED_MEMORY_ALLOCATION_FAILURE ? -ENOMEM : -EINVAL;
     }
   }
-  m->master = mc;
+  *res = mc;
   return 0;
 }
 
@@ -1112,7 +1205,7 @@ static int mc_open(rt_loop_t *loop, const char *url, cache_store_t **out,
   m->timeout_ms = timeout;
   m->retry_s = retry;
   m->clients = (unsigned)clients;
-  if ((r = make_master(m, retry, err, errlen)) < 0) {
+  if ((r = make_client(m, 0, &m->master, err, errlen)) < 0) {
     free_store(m);
     return r;
   }

@@ -6,7 +6,9 @@
  * whatever order the URL lists them in), a server killed mid-load (every
  * operation answered, the other server keeps its keys and takes the dead
  * one's), then restarted (back in the ring), a single server killed and
- * restarted, a paused server (-ETIMEDOUT within timeout-ms, the late
+ * restarted, a paused server among two (out of the ring after two work
+ * items timed out on it, back after retry-s), a paused server alone
+ * (-ETIMEDOUT within timeout-ms, the late
  * result dropped, the connection not reused out of step), close with
  * operations in flight (-ECANCELED), no server at all, bad URLs.  Skipped
  * when memcached is not installed. */
@@ -423,6 +425,94 @@ static void test_memcached_kill_and_restart(void **state) {
   stop_server(b);
 }
 
+/* A paused server (connects work, replies never come) leaves the ring
+ * after two work items in a row timed out on it, batched gets included:
+ * its keys then go to the other server, which answers at once; resumed,
+ * it is back after retry-s.  The server that answered never leaves. */
+static void test_memcached_paused_leaves_ring(void **state) {
+  (void)state;
+  SKIP_WITHOUT_MEMCACHED();
+  int ports[2] = {free_port(), 0};
+  pid_t a = start_memcached(ports[0]);
+  ports[1] = free_port();
+  pid_t b = start_memcached(ports[1]);
+  env_t e;
+  env_init(&e);
+  int tmo = scale_ms(250);
+  char q[64];
+  snprintf(q, sizeof q, "?timeout-ms=%d&retry-s=1", tmo);
+  e.st = pool(&e, ports, 2, q);
+  for (int i = 0; i < NKEYS; i++) {
+    char key[16], v[16];
+    key_of(i, key, sizeof key);
+    snprintf(v, sizeof v, "%d", i);
+    set(&e, key, v, 0, 0);
+  }
+  int on_a = -1, on_b = -1;
+  for (int i = 0; i < NKEYS && (on_a < 0 || on_b < 0); i++) {
+    char key[16];
+    key_of(i, key, sizeof key);
+    if (holds(ports[1], key))
+      on_b = on_b < 0 ? i : on_b;
+    else
+      on_a = on_a < 0 ? i : on_a;
+  }
+  assert_true(on_a >= 0 && on_b >= 0);
+  char ka[16], kb[16];
+  key_of(on_a, ka, sizeof ka);
+  key_of(on_b, kb, sizeof kb);
+  pause_server(b);
+  /* Bursts of gets of both keys (batched into one mget a client): each
+   * burst answers by its deadline; once B is out, all at once, B's key a
+   * miss served by A. */
+  int bursts = 0;
+  for (;; bursts++) {
+    assert_true(bursts < 4);
+    enum { N = 8 };
+    seen_t g[N];
+    memset(g, 0, sizeof g);
+    double t0 = rt_test_now_ms();
+    for (int i = 0; i < N; i++)
+      cache_get(e.st, i % 2 ? kb : ka, strlen(ka), on_get, &g[i]);
+    rt_loop_run(e.loop);
+    double took = rt_test_now_ms() - t0;
+    assert_true(took <= 2 * tmo + scale_ms(300));
+    int timed_out = 0;
+    for (int i = 0; i < N; i++) {
+      assert_int_equal(g[i].calls, 1);
+      if (g[i].err == -ETIMEDOUT)
+        timed_out++;
+      else
+        assert_int_equal(g[i].err, 0);
+    }
+    print_message("burst %d: %d of %d timed out in %.0f ms\n", bursts,
+                  timed_out, N, took);
+    if (timed_out == 0) {
+      assert_true(took < tmo);
+      break;
+    }
+  }
+  assert_true(bursts >= 1); /* B's first burst waited for it */
+  /* Writes of B's key land on A meanwhile. */
+  double t0 = rt_test_now_ms();
+  set(&e, kb, "\"moved\"", 0, 0);
+  seen_t s;
+  get(&e, kb, &s);
+  assert_true(rt_test_now_ms() - t0 < tmo);
+  assert_string_equal(s.json, "\"moved\"");
+  assert_true(holds(ports[0], kb));
+  get(&e, ka, &s);
+  assert_int_equal(s.err, 0);
+  assert_true(s.hit);
+  /* Resumed: after retry-s it is in the ring again and gets its key. */
+  kill(b, SIGCONT);
+  assert_true(lands_on(&e, ports[1], kb, scale_ms(6000)));
+  cache_close(e.st);
+  env_done(&e);
+  stop_server(a);
+  stop_server(b);
+}
+
 /* One server only: while it is down every operation fails at once with a
  * clear error, and once it is back it serves again. */
 static void test_memcached_single_down(void **state) {
@@ -625,6 +715,7 @@ int main(void) {
       cmocka_unit_test(test_memcached_ttl),
       cmocka_unit_test(test_memcached_two_servers),
       cmocka_unit_test(test_memcached_kill_and_restart),
+      cmocka_unit_test(test_memcached_paused_leaves_ring),
       cmocka_unit_test(test_memcached_single_down),
       cmocka_unit_test(test_memcached_timeout),
       cmocka_unit_test(test_memcached_no_server),
