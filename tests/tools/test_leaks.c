@@ -33,7 +33,7 @@ static const char *const fixtures[] = {
   "lru_bounded", "churn", "grow_flat", "server", "fast_queue", "smi_map",
   "ttl_ramp", "replaced", "plain_lists", "levelling", "per_conn",
   "per_user", "orders", "late", "per_user_levelling", "nested", "fleet",
-  "slow_set", "pinned_ttl", "smi_doubled"};
+  "slow_set", "pinned_ttl", "smi_doubled", "rooms", "feeds"};
 
 /* random_arrays series: (seed, snapshots).  Over 3 snapshots the old
  * length-only rule flagged 2, 1, 2 and 1 of their 8 arrays. */
@@ -633,6 +633,46 @@ static void test_leaks_smi_table_doubled_not_listed(void **state)
   release(&r);
 }
 
+/* Whole group, entries per member: 30 busy rooms' member lists grow, and
+ * 90 quiet rooms with two members each open in the first interval, so
+ * the group's entries per member fall then.  Not flagged (it grows by its
+ * members); without the clause it is a whole-group leak. */
+static void test_leaks_group_grows_per_member(void **state)
+{
+  (void)state;
+  expect_none("rooms");
+}
+
+/* Whole group, queue evidence: 500 feeds rebuilt from new posts on every
+ * refresh grow together by about 1000 entries an interval and keep none
+ * over an interval.  Over 3 snapshots only their length speaks: a
+ * suspect; from 4 snapshots (three growing intervals) a leak. */
+static void test_leaks_group_queue_evidence(void **state)
+{
+  (void)state;
+  result_t r;
+  analyze_n("feeds", 3, &r);
+  assert_int_equal(r.flagged, 0);
+  assert_int_equal(r.n, 1);
+  const hs_leak_t *l = &r.l[0];
+  assert_int_equal(l->suspect, 1);
+  assert_int_equal(l->whole_group, 1);
+  assert_int_equal(l->kind, HS_LEAK_QUEUE);
+  assert_string_equal(l->name, "feed");
+  assert_string_equal(l->ctor, "Array");
+  assert_int_equal(l->siblings, 499);
+  assert_true(l->retention >= 0 && l->retention < 0.5);
+  release(&r);
+  if (nsnap < 4)
+    return;
+  analyze("feeds", &r);
+  assert_int_equal(r.n, 1);
+  assert_int_equal(r.flagged, 1);
+  assert_int_equal(r.l[0].whole_group, 1);
+  assert_string_equal(r.l[0].name, "feed");
+  release(&r);
+}
+
 /* --- command line --- */
 
 static int tool(const char *args)
@@ -758,6 +798,8 @@ int main(int argc, char **argv)
     cmocka_unit_test(test_leaks_keyed_growth_quarter),
     cmocka_unit_test(test_leaks_keyed_interval_retention),
     cmocka_unit_test(test_leaks_smi_table_doubled_not_listed),
+    cmocka_unit_test(test_leaks_group_grows_per_member),
+    cmocka_unit_test(test_leaks_group_queue_evidence),
     cmocka_unit_test(test_cli_exit_codes_and_json),
   };
   return cmocka_run_group_tests_name("tools.leaks", tests, setup, teardown);
