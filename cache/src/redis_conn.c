@@ -543,6 +543,11 @@ static void connect_now(cache__rconn_t *c, bool from_loop) {
   ac->data = c;
   c->ac = ac;
   c->refs++;
+  /* TCP keepalive (hiredis: idle 15 s, then 3 probes 5 s apart): a peer
+   * gone without a word (a partition, a host that died) is noticed in
+   * about 30 s even on a connection that only waits, as the subscriber
+   * does, and then it reconnects like any other drop. */
+  redisEnableKeepAlive(&ac->c);
   redisAsyncSetConnectCallback(ac, on_connect);
   redisAsyncSetDisconnectCallback(ac, on_disconnect);
   /* hiredis learns that the connect finished from the first writable

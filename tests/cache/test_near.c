@@ -8,6 +8,9 @@
  * on it too.  Skipped when redis-server is not installed. */
 #include <hiredis/hiredis.h>
 
+#include <dirent.h>
+#include <netinet/tcp.h>
+
 #include "store_test.h"
 
 #define SKIP_WITHOUT_REDIS()                                                   \
@@ -167,6 +170,31 @@ static void test_near_ttl(void **state) {
   stop_server(pid);
 }
 
+/* This process's TCP sockets connected to PORT: how many, and how many
+ * have keepalive on with an idle time of at most IDLE_MAX seconds. */
+static void sockets_to(int port, int idle_max, int *total, int *alive) {
+  *total = *alive = 0;
+  DIR *d = opendir("/proc/self/fd");
+  assert_non_null(d);
+  for (struct dirent *de; (de = readdir(d)) != NULL;) {
+    int fd = atoi(de->d_name);
+    struct sockaddr_in a;
+    socklen_t al = sizeof a;
+    if (de->d_name[0] == '.' || fd == dirfd(d) ||
+        getpeername(fd, (struct sockaddr *)&a, &al) != 0 ||
+        a.sin_family != AF_INET || ntohs(a.sin_port) != port)
+      continue;
+    (*total)++;
+    int on = 0, idle = 0;
+    socklen_t l1 = sizeof on, l2 = sizeof idle;
+    if (getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, &l1) == 0 && on &&
+        getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, &l2) == 0 &&
+        idle <= idle_max)
+      (*alive)++;
+  }
+  closedir(d);
+}
+
 static void test_near_subscriber_lost(void **state) {
   (void)state;
   SKIP_WITHOUT_REDIS();
@@ -178,6 +206,12 @@ static void test_near_subscriber_lost(void **state) {
   e.st = b;
   assert_int_equal(set_in(&e, b, "k", "\"old\"", 0), 0);
   read_until_near(&e, b, "k");
+  /* Both connections (commands and the subscriber, which only waits) have
+   * TCP keepalive on, so a peer gone without a word is noticed. */
+  int total, alive;
+  sockets_to(port, 15, &total, &alive);
+  assert_int_equal(total, 2);
+  assert_int_equal(alive, 2);
   /* The subscriber goes: its copies go with it, and a write made while it
    * is away (no message can tell of it) is seen at once. */
   redis_cmd(port, "CLIENT KILL TYPE pubsub");
