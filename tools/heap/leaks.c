@@ -51,8 +51,9 @@
  *     only if its group's entries per member grow in every interval too:
  *     more connections, each with a bounded buffer, is not a leak of the
  *     buffers.  The group is listed once.  And a group of at least
- *     WHOLE_GROUP_MIN_MEMBERS like containers, none a finding alone (each
- *     customer's history grows by a few entries), is judged as one
+ *     WHOLE_GROUP_MIN_MEMBERS like containers, none flagged alone (each
+ *     customer's history grows by a few entries; a suspect member, one
+ *     history drained as a queue, does not count), is judged as one
  *     collection: its totals must show growth, steadiness and, for
  *     arrays, retention as above, and its persisting members (in the
  *     first snapshot and the last) must carry PERSISTING_SHARE of its
@@ -613,10 +614,14 @@ static int whole_groups(hs_snapshot_t **snaps, int n, hs_bfs_t *bfs_of,
   int nfound = fs->n; /* the findings of single collections */
   for (int g = 0; g < ng && !err; g++) {
     hs__group_key_t *k = &gc[g].key;
+    /* A member flagged alone makes the group's own judgement moot; a
+     * suspect member does not (suspects are in FS only when asked for, and
+     * what is flagged must not depend on that). */
     bool has_finding = false;
     for (int i = 0; i < nfound && !has_finding; i++) {
       hs__group_key_t fk;
-      has_finding = hs__group_key(last, lb, fs->v[i].node, fs->v[i].kind,
+      has_finding = fs->v[i].v == V_LEAK &&
+                    hs__group_key(last, lb, fs->v[i].node, fs->v[i].kind,
                                   &fk) &&
                     hs__same_group(&fk, k);
     }
@@ -685,6 +690,15 @@ static int whole_groups(hs_snapshot_t **snaps, int n, hs_bfs_t *bfs_of,
                     ? HS_LEAK_CACHE
                     : leak_kind(k->kind, hs__is_listener_list(last, gc[g].rep,
                                                               k->kind));
+    /* The group is listed once: a member's own suspect finding goes into
+     * it (it may be the group's representative node). */
+    for (int i = 0; i < nfound; i++) {
+      hs__group_key_t fk;
+      if (fs->v[i].v == V_SUSPECT &&
+          hs__group_key(last, lb, fs->v[i].node, fs->v[i].kind, &fk) &&
+          hs__same_group(&fk, k))
+        fs->v[i].folded = true;
+    }
   }
   free(qa.ids);
   free(qb.ids);
@@ -764,7 +778,7 @@ int hs_leaks(hs_snapshot_t **snaps, int n, const hs_leak_options_t *o,
       if (j != i && listed && (g->v == V_LEAK || f->v == V_SUSPECT))
         drop = is_nested(last, f->node, &g->node, 1);
     }
-    for (int j = 0; j < i && !drop; j++)
+    for (int j = 0; j < w && !drop; j++) /* the ones kept so far */
       if (fs.v[j].node == f->node)
         drop = true;
     if (drop) {
