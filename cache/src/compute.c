@@ -1,15 +1,21 @@
 /* compute.c -- cache_get_or_compute: a miss computes once (single-flight).
  *
- * Flights in progress are kept per store (in its header) in a small list
- * keyed by the key (they are few: one per key being computed right now).  A caller first
- * joins a flight for its key if there is one, then asks the store, and on a
- * miss joins or starts one, so callers whose misses arrive while a flight
- * runs never compute again.
+ * Flights are kept per store (in its header) in a small list keyed by the
+ * key (they are few: one per key being looked up or computed right now).
+ * A flight starts with the first caller for its key: it asks the store
+ * once for everyone; callers who come while it asks or computes join it.
+ * A hit answers every waiter with the value; a miss (or a store error:
+ * computing still answers) runs the first caller's compute, once, and
+ * cache_compute_done answers them all.  So 1,000 callers who miss at once
+ * compute once however the store's answers to them would have been spread
+ * out (a remote store answers a burst of gets in several rounds).
  *
- * INV(flight): a flight is on the list from its start until
- * cache_compute_done; every waiter on it is answered exactly once.
+ * INV(flight): a flight is on the list from its start until it is answered
+ * (by the store's hit, or by cache_compute_done); every waiter on it is
+ * answered exactly once.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +30,8 @@ struct cache_flight_s {
   cache_flight_t *next;
   cache_store_t *st;
   uint64_t ttl_ms;
+  cache_compute_fn compute; /* the first caller's */
+  void *cdata;
   waiter_t *w;
   size_t nw, cap;
   size_t klen;
@@ -50,48 +58,30 @@ static int join(cache_flight_t *f, cache_value_fn fn, void *data) {
   return 0;
 }
 
-typedef struct ask_s {
-  cache_compute_fn compute;
-  void *cdata;
-  cache_value_fn fn;
-  void *data;
-  uint64_t ttl_ms;
-  size_t klen;
-  char key[];
-} ask_t;
+static void unlist(cache_flight_t *f) {
+  for (cache_flight_t **pp = &f->st->flights; *pp != NULL; pp = &(*pp)->next)
+    if (*pp == f) {
+      *pp = f->next;
+      break;
+    }
+}
+
+static void answer_all(cache_flight_t *f, int err, rt_value_t *v, bool hit) {
+  for (size_t i = 0; i < f->nw; i++)
+    f->w[i].fn(f->st, err, err == 0 ? v : NULL, hit, f->w[i].data);
+  free(f->w);
+  free(f);
+}
 
 static void on_get(cache_store_t *st, int err, rt_value_t *v, void *data) {
-  ask_t *a = data;
+  cache_flight_t *f = data;
+  (void)st;
   if (err == 0 && v != NULL) {
-    a->fn(st, 0, v, true, a->data);
-    free(a);
+    unlist(f);
+    answer_all(f, 0, v, true);
     return;
   }
-  /* A miss (or a store error: computing still answers). */
-  cache_flight_t *f = find(st, a->key, a->klen);
-  if (f != NULL) {
-    if (join(f, a->fn, a->data) < 0)
-      a->fn(st, -ENOMEM, NULL, false, a->data);
-    free(a);
-    return;
-  }
-  f = calloc(1, sizeof *f + a->klen);
-  if (f == NULL || join(f, a->fn, a->data) < 0) {
-    free(f);
-    a->fn(st, -ENOMEM, NULL, false, a->data);
-    free(a);
-    return;
-  }
-  f->st = st;
-  f->ttl_ms = a->ttl_ms;
-  f->klen = a->klen;
-  memcpy(f->key, a->key, a->klen);
-  f->next = st->flights;
-  st->flights = f;
-  cache_compute_fn compute = a->compute;
-  void *cdata = a->cdata;
-  free(a);
-  compute(f, f->key, f->klen, cdata);
+  f->compute(f, f->key, f->klen, f->cdata);
 }
 
 void cache_get_or_compute(cache_store_t *st, const char *key, size_t klen,
@@ -103,28 +93,26 @@ void cache_get_or_compute(cache_store_t *st, const char *key, size_t klen,
       fn(st, -ENOMEM, NULL, false, data);
     return;
   }
-  ask_t *a = malloc(sizeof *a + klen);
-  if (a == NULL) {
+  f = calloc(1, sizeof *f + klen);
+  if (f == NULL || join(f, fn, data) < 0) {
+    free(f);
     fn(st, -ENOMEM, NULL, false, data);
     return;
   }
-  *a = (ask_t){compute, cdata, fn, data, ttl_ms, klen};
-  memcpy(a->key, key, klen);
-  cache_get(st, key, klen, on_get, a);
+  f->st = st;
+  f->ttl_ms = ttl_ms;
+  f->compute = compute;
+  f->cdata = cdata;
+  f->klen = klen;
+  memcpy(f->key, key, klen);
+  f->next = st->flights;
+  st->flights = f;
+  cache_get(st, f->key, klen, on_get, f);
 }
 
 void cache_compute_done(cache_flight_t *f, int err, const rt_value_t *value) {
-  for (cache_flight_t **pp = &f->st->flights; *pp != NULL;
-       pp = &(*pp)->next)
-    if (*pp == f) {
-      *pp = f->next;
-      break;
-    }
+  unlist(f);
   if (err == 0 && value != NULL)
     cache_set(f->st, f->key, f->klen, value, f->ttl_ms, NULL, NULL);
-  for (size_t i = 0; i < f->nw; i++)
-    f->w[i].fn(f->st, err, err == 0 ? (rt_value_t *)value : NULL, false,
-               f->w[i].data);
-  free(f->w);
-  free(f);
+  answer_all(f, err, (rt_value_t *)value, false);
 }

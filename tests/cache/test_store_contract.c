@@ -337,6 +337,16 @@ static void compute(cache_flight_t *fl, const char *key, size_t klen,
       rt_set_timeout(fe.e->loop, 30, compute_later, fl, NULL, 0, NULL), 0);
 }
 
+/* A compute that answers at once, with the error fe.fail_with. */
+static void compute_now(cache_flight_t *fl, const char *key, size_t klen,
+                        void *data) {
+  (void)key;
+  (void)klen;
+  (void)data;
+  fe.computes++;
+  cache_compute_done(fl, fe.fail_with, NULL);
+}
+
 static void on_value(cache_store_t *st, int err, rt_value_t *v, bool hit,
                      void *data) {
   (void)st;
@@ -357,6 +367,19 @@ static void test_contract_single_flight(void **state) {
   env_t e;
   open_env(&e);
   char k[128];
+  /* Callers that come together share one flight from the first of them,
+   * store lookup included: a compute that fails at once still runs once,
+   * however the store spreads its answers to their gets (it used to run
+   * again for each miss answered after the flight had ended). */
+  key_of(k, sizeof k, "flight-now", 0);
+  fe = (flight_env_t){.e = &e, .fail_with = -EIO};
+  for (int i = 0; i < MANY; i++)
+    cache_get_or_compute(e.st, k, strlen(k), 60000, compute_now, NULL,
+                         on_value, NULL);
+  rt_loop_run(e.loop);
+  assert_int_equal(fe.computes, 1);
+  assert_int_equal(fe.answers, MANY);
+  assert_int_equal(fe.errors, MANY);
   key_of(k, sizeof k, "flight", 0);
   /* An error first: passed to every waiter and not stored. */
   fe = (flight_env_t){.e = &e, .fail_with = -EIO};

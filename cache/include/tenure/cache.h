@@ -162,9 +162,11 @@ typedef void (*cache_value_fn)(cache_store_t *st, int err, rt_value_t *value,
                                bool hit, void *data);
 
 /* GC point.  The value of KEY: from the store, or computed by COMPUTE
- * (CDATA) and stored with TTL_MS.  However many callers miss the same key
- * at once, COMPUTE runs once and all of them get its result; an error is
- * passed to all of them and not stored.  FN is called from the loop. */
+ * (CDATA) and stored with TTL_MS.  Callers for the same key that come
+ * while one is looked up or computed share it: the store is asked once,
+ * COMPUTE (the first caller's) runs at most once, and all of them get its
+ * result; an error is passed to all of them and not stored.  FN is called
+ * from the loop. */
 CACHE_EXTERN void cache_get_or_compute(cache_store_t *st, const char *key,
                                        size_t klen, uint64_t ttl_ms,
                                        cache_compute_fn compute, void *cdata,
