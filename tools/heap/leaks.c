@@ -612,19 +612,23 @@ static int whole_groups(hs_snapshot_t **snaps, int n, hs_bfs_t *bfs_of,
   hs__ids_t qa = {snaps[n - 2], NULL, 0, 0, 0}, qb = {last, NULL, 0, 0, 0};
   int err = !ge || !gr || !gm ? -ENOMEM : 0;
   int nfound = fs->n; /* the findings of single collections */
+  /* Their groups, once (fkeys[i] valid when fkey_ok[i]). */
+  hs__group_key_t *fkeys = malloc(sizeof *fkeys * (size_t)(nfound + 1));
+  bool *fkey_ok = malloc(sizeof *fkey_ok * (size_t)(nfound + 1));
+  if (!fkeys || !fkey_ok)
+    err = -ENOMEM;
+  for (int i = 0; i < nfound && !err; i++)
+    fkey_ok[i] =
+        hs__group_key(last, lb, fs->v[i].node, fs->v[i].kind, &fkeys[i]);
   for (int g = 0; g < ng && !err; g++) {
     hs__group_key_t *k = &gc[g].key;
     /* A member flagged alone makes the group's own judgement moot; a
      * suspect member does not (suspects are in FS only when asked for, and
      * what is flagged must not depend on that). */
     bool has_finding = false;
-    for (int i = 0; i < nfound && !has_finding; i++) {
-      hs__group_key_t fk;
-      has_finding = fs->v[i].v == V_LEAK &&
-                    hs__group_key(last, lb, fs->v[i].node, fs->v[i].kind,
-                                  &fk) &&
-                    hs__same_group(&fk, k);
-    }
+    for (int i = 0; i < nfound && !has_finding; i++)
+      has_finding = fs->v[i].v == V_LEAK && fkey_ok[i] &&
+                    hs__same_group(&fkeys[i], k);
     if (has_finding)
       continue;
     /* Identity and growth of the group as a whole: GROUP_MIN_MEMBERS in
@@ -692,14 +696,13 @@ static int whole_groups(hs_snapshot_t **snaps, int n, hs_bfs_t *bfs_of,
                                                               k->kind));
     /* The group is listed once: a member's own suspect finding goes into
      * it (it may be the group's representative node). */
-    for (int i = 0; i < nfound; i++) {
-      hs__group_key_t fk;
-      if (fs->v[i].v == V_SUSPECT &&
-          hs__group_key(last, lb, fs->v[i].node, fs->v[i].kind, &fk) &&
-          hs__same_group(&fk, k))
+    for (int i = 0; i < nfound; i++)
+      if (fs->v[i].v == V_SUSPECT && fkey_ok[i] &&
+          hs__same_group(&fkeys[i], k))
         fs->v[i].folded = true;
-    }
   }
+  free(fkeys);
+  free(fkey_ok);
   free(qa.ids);
   free(qb.ids);
   free(ge);
