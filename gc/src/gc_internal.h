@@ -1,8 +1,11 @@
 /* gc_internal.h -- the heap's private structures, shared by gc/src only.
  *
  * Layout of memory:
- *   new space   one reservation of 2 * semi_reserve bytes holding two
- *               semispaces; the first semi_cap bytes of each are in use.
+ *   new space   one reservation holding [survivor 0 | eden | survivor 1]:
+ *               eden (semi_reserve bytes, the first semi_cap in use) is
+ *               where the mutator allocates; a scavenge copies what
+ *               survives from eden and one survivor space into the other
+ *               (each reserves semi_reserve too, see nursery.c).
  *   old space   256 KiB pages, each holding cells of one size class.
  *   large space one mapping per object.
  *
@@ -159,13 +162,17 @@ struct gc_heap_s {
   size_t initial_limit;
 
   /* New space. */
-  uintptr_t semi[2];   /* start of each semispace */
-  int cur;             /* index of the semispace we allocate in */
-  size_t semi_cap;     /* bytes in use of each semispace */
+  uintptr_t eden;      /* start of eden, where the mutator allocates */
+  uintptr_t surv[2];   /* start of each survivor space */
+  int cur;             /* index of the survivor space holding survivors */
+  uintptr_t surv_top;  /* end of the survivors in surv[cur] */
+  uintptr_t surv_hw[2]; /* how far each survivor space was ever used */
+  bool semi_mode;      /* debug runs: allocate in surv[cur] (nursery.c) */
+  size_t semi_cap;     /* what survivors and eden's area hold together */
   size_t semi_min;
   size_t semi_max;      /* what semi_cap may grow to now (policy.c) */
-  size_t semi_reserve;  /* what each semispace reserves: semi_max's bound */
-  uintptr_t real_limit; /* end of the allocation area */
+  size_t semi_reserve;  /* eden's reservation: semi_max's bound */
+  uintptr_t real_limit; /* end of the allocation area in eden */
   bool force_slow;      /* debug modes: every allocation is slow */
   bool debug_gc;        /* --stress-gc / --gc-interval collect */
   uint64_t alloc_count;
@@ -330,6 +337,7 @@ int gc__nursery_init(gc_heap_t *h);
 void gc__nursery_destroy(gc_heap_t *h);
 void gc__scavenge(gc_heap_t *h);
 size_t gc__young_used(const gc_heap_t *h);
+void gc__young_span(const gc_heap_t *h, uintptr_t *lo, uintptr_t *hi);
 void gc__nursery_walk(gc_heap_t *h, gc_object_fn fn, void *data);
 size_t gc__obj_total(const void *obj, const gc_type_t *t);
 

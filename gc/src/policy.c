@@ -1,7 +1,8 @@
 /* policy.c -- heap sizing: how big new space is, when a full GC runs, and
  * what the defaults of the size flags are (as Whippet's heap sizer).
  *
- * The model, once:
+ * The model, once ("semispace" is new space's capacity, semi_cap: what the
+ * survivors and eden's allocation area hold together, nursery.c):
  *   - A scavenge costs what survives it, so new space should be as large as
  *     keeps the survivors few, and no larger (a larger one only delays the
  *     same copying and costs memory).  It starts at SEMI_START (1 MB, V8)

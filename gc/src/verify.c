@@ -30,7 +30,7 @@
 typedef struct ver_s {
   gc_visitor_t v;
   gc_heap_t *h;
-  uintptr_t young_lo, young_hi; /* the live semispace, to the top */
+  uintptr_t young_lo, young_hi; /* gc__young_span: all of new space's objects */
   uint8_t *starts;              /* object-start bitmap of new space */
   uintptr_t *pages;
   size_t npages, pages_cap;
@@ -170,9 +170,8 @@ int gc_verify(gc_heap_t *h) {
   vr.v.visit = check_ref;
   vr.h = h;
   gc__sweep_finish(h);
-  vr.young_lo = h->semi[h->cur];
-  vr.young_hi = h->fast.top;
-  vr.starts = calloc(h->semi_reserve / GC__ALIGN / 8 + 1, 1);
+  gc__young_span(h, &vr.young_lo, &vr.young_hi);
+  vr.starts = calloc((vr.young_hi - vr.young_lo) / GC__ALIGN / 8 + 1, 1);
   vr.large = malloc((h->large_objects + 1) * sizeof *vr.large);
   if (vr.starts == NULL || vr.large == NULL)
     gc__fatal(h, "verify: out of memory");

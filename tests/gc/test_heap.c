@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -132,6 +133,60 @@ static double now_ms(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* Objects that die young cost new space about one capacity of resident
+ * memory, not two: the mutator allocates in eden only, and a survivor space
+ * is touched only as far as survivors reach (nursery.c).  Counted with
+ * mincore over new space's reservation.  (Debug runs use the survivor
+ * spaces as semispaces, both touched: skipped there.) */
+static void test_heap_short_lived_touch_eden_only(void **state) {
+  (void)state;
+  gc_options_t o;
+  gc_options_init(&o);
+  char err[256];
+  assert_int_equal(
+      gc_options_parse_string(&o, getenv("TENURE_OPTIONS"), err, sizeof err),
+      0);
+  if (o.stress_gc || o.gc_interval > 0 || o.verify_heap ||
+      test_under_valgrind() || test_under_sanitizer())
+    skip();
+  enum { CAP = 4 * 1024 * 1024 };
+  o.min_semi_space_size = o.max_semi_space_size = CAP;
+  gc_heap_t *h = test_heap_with(&o);
+  test_register_zoo(h);
+  gc_scope_t s;
+  gc_scope_open(h, &s);
+  pair_t **keep = (pair_t **)gc_handle(h, NULL);
+  /* 100 MB of pairs, of which one in 64 lives a little while (a list of
+   * 1000 that is dropped and rebuilt), so survivors exist but are few. */
+  for (long i = 0; i < 100L * 1024 * 1024 / 32; i++) {
+    pair_t *p = test_pair(h, NULL, NULL, i);
+    if (i % 64 == 0)
+      *keep = i % 64000 == 0 ? NULL : test_pair(h, p, *keep, i);
+  }
+  gc_heap_stats_t st = test_stats(h);
+  assert_true(st.scavenges >= 20);
+  const gc__fast_t *f = gc__fast(h);
+  long pg = sysconf(_SC_PAGESIZE);
+  size_t n = (f->young_size + (size_t)pg - 1) / (size_t)pg;
+  unsigned char *vec = malloc(n);
+  assert_non_null(vec);
+  assert_int_equal(mincore((void *)f->young_lo, f->young_size, vec), 0);
+  size_t resident = 0;
+  for (size_t i = 0; i < n; i++)
+    resident += vec[i] & 1;
+  free(vec);
+  resident *= (size_t)pg;
+  print_message("new space: %zu KB resident for a %d KB capacity, %llu "
+                "scavenges\n",
+                resident / 1024, CAP / 1024,
+                (unsigned long long)st.scavenges);
+  /* Eden, plus the survivors (about 32 KB live) in each survivor space;
+   * two semispaces would be 2 * CAP. */
+  assert_true(resident <= (size_t)CAP + 512 * 1024);
+  gc_scope_close(h, &s);
+  gc_heap_destroy(h);
 }
 
 static void test_heap_slow_promotion_keeps_old_small(void **state) {
@@ -410,6 +465,7 @@ int main(void) {
       cmocka_unit_test(test_heap_long_list_marks_without_recursion),
       cmocka_unit_test(test_heap_stats_add_up),
       cmocka_unit_test(test_heap_slow_promotion_keeps_old_small),
+      cmocka_unit_test(test_heap_short_lived_touch_eden_only),
       cmocka_unit_test(test_heap_external_memory),
       cmocka_unit_test(test_heap_isolates_in_threads),
       cmocka_unit_test(test_heap_embedder_roots),
