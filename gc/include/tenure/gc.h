@@ -6,10 +6,11 @@
  * belongs to the process), owned by the last heap created with the flag;
  * everything else is per heap.
  *
- * Young objects are bump-allocated in a new space of two semispaces and
- * collected by a copying scavenge; survivors are promoted to an old space
- * of size-segregated pages collected by mark-sweep (swept lazily); objects
- * over GC_MAX_REGULAR_SIZE bytes live in a large-object space.
+ * Young objects are bump-allocated in a new space (an eden and two
+ * survivor spaces) and collected by a copying scavenge; survivors are
+ * promoted to an old space of size-segregated pages collected by
+ * mark-sweep (swept lazily); objects over GC_MAX_REGULAR_SIZE bytes live in
+ * a large-object space.
  *
  * GC points: collection happens only inside gc_alloc, gc_collect and the
  * functions whose comment says "GC point".  An object can move at a GC

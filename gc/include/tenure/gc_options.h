@@ -4,9 +4,11 @@
  * variable TENURE_OPTIONS (as Node reads NODE_OPTIONS); the command line wins.
  *
  *   --max-old-space-size=MB    old + large-object space limit
- *   --max-semi-space-size=MB   one semispace's maximum (V8 today)
- *   --max-new-space-size=KB    the whole new space, both semispaces (old V8)
- *   --min-semi-space-size=MB   one semispace's starting size
+ *   --max-semi-space-size=MB   new space's maximum capacity (what V8 today
+ *                              calls one semispace; here survivors and
+ *                              eden's allocation area together)
+ *   --max-new-space-size=KB    twice that capacity (old V8: both semispaces)
+ *   --min-semi-space-size=MB   new space's starting capacity
  *   --promotion-age=N          scavenges an object survives in new space
  *                              before it is promoted (V8: 1)
  *   --trace-gc                 one line per GC on stderr, in V8's shape

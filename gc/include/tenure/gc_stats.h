@@ -62,7 +62,7 @@ typedef struct gc_heap_stats_s {
   double max_pause_ms;
   /* Full-GC pause per MB live after it (the mean over all full GCs). */
   double full_ms_per_live_mb;
-  size_t semi_space_size;     /* current capacity of one semispace */
+  size_t semi_space_size;     /* new space's capacity (V8: one semispace) */
   size_t max_semi_space_size;
 } gc_heap_stats_t;
 
