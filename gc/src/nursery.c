@@ -82,11 +82,8 @@ size_t gc__young_used(const gc_heap_t *h) {
 
 /* The one range holding every new-space object: surv[cur] and eden. */
 void gc__young_span(const gc_heap_t *h, uintptr_t *lo, uintptr_t *hi) {
-  if (h->semi_mode) {
+  if (h->semi_mode || h->cur == 0) { /* surv[cur] below eden's top */
     *lo = h->surv[h->cur];
-    *hi = h->fast.top;
-  } else if (h->cur == 0) {
-    *lo = h->surv[0];
     *hi = h->fast.top;
   } else {
     *lo = h->eden;
@@ -94,10 +91,9 @@ void gc__young_span(const gc_heap_t *h, uintptr_t *lo, uintptr_t *hi) {
   }
 }
 
-static size_t surv_reserve(const gc_heap_t *h) { return h->semi_reserve; }
-
+/* Eden and each survivor space reserve semi_reserve (INV(room)). */
 static size_t young_reserve(const gc_heap_t *h) {
-  return h->semi_reserve + 2 * surv_reserve(h);
+  return 3 * h->semi_reserve;
 }
 
 /* Poisons survivor space I from START to as far as it was ever used. */
@@ -115,7 +111,7 @@ int gc__nursery_init(gc_heap_t *h) {
   if (m == NULL)
     return -ENOMEM;
   h->surv[0] = (uintptr_t)m;
-  h->eden = h->surv[0] + surv_reserve(h);
+  h->eden = h->surv[0] + h->semi_reserve;
   h->surv[1] = h->eden + h->semi_reserve;
   h->cur = 0;
   h->surv_top = h->surv[0];
@@ -382,7 +378,7 @@ void gc__scavenge(gc_heap_t *h) {
   s.t.drain = tr_drain;
   s.h = h;
   s.from_lo = h->cur == 0 ? h->surv[0] : h->eden;
-  s.from_size = surv_reserve(h) + h->semi_reserve;
+  s.from_size = 2 * h->semi_reserve;
   int to = 1 - h->cur;
   uintptr_t to_lo = h->surv[to];
   UNPOISON((void *)to_lo, h->surv_hw[to] - to_lo);
