@@ -258,7 +258,8 @@ struct gc_heap_s {
   uint64_t epoch;
   uint64_t scavenges;
   uint64_t full_gcs;
-  uint64_t bytes_allocated;
+  uint64_t bytes_allocated; /* up to alloc_base; see gc__bytes_allocated */
+  uintptr_t alloc_base;     /* where the current allocation area began */
   uint64_t bytes_promoted;
   uint64_t finalized;
   size_t malloced;
@@ -337,6 +338,7 @@ int gc__nursery_init(gc_heap_t *h);
 void gc__nursery_destroy(gc_heap_t *h);
 void gc__scavenge(gc_heap_t *h);
 size_t gc__young_used(const gc_heap_t *h);
+uint64_t gc__bytes_allocated(const gc_heap_t *h);
 void gc__young_span(const gc_heap_t *h, uintptr_t *lo, uintptr_t *hi);
 void gc__nursery_walk(gc_heap_t *h, gc_object_fn fn, void *data);
 size_t gc__obj_total(const void *obj, const gc_type_t *t);

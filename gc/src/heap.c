@@ -282,8 +282,7 @@ void *gc__alloc_slow(gc_heap_t *h, const gc_type_t *t, size_t size) {
       heap_limit_fatal(h);
     }
   }
-  h->bytes_allocated += total;
-  return bump(h, t, total);
+  return bump(h, t, total); /* counted by gc__bytes_allocated */
 }
 
 void gc__register_finalizable(gc_heap_t *h, void *obj) {

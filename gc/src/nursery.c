@@ -74,6 +74,13 @@ size_t gc__obj_total(const void *obj, const gc_type_t *t) {
   return gc__round(size + GC__HDR);
 }
 
+/* Bytes allocated so far: what earlier allocation areas took, plus the
+ * current one's bump (the inline fast path counts nothing; a new-space
+ * object is counted once its area is left, large objects when made). */
+uint64_t gc__bytes_allocated(const gc_heap_t *h) {
+  return h->bytes_allocated + (h->fast.top - h->alloc_base);
+}
+
 size_t gc__young_used(const gc_heap_t *h) {
   if (h->semi_mode)
     return h->fast.top - h->surv[h->cur];
@@ -124,6 +131,7 @@ int gc__nursery_init(gc_heap_t *h) {
   h->fast.young_lo = (uintptr_t)m;
   h->fast.young_size = young_reserve(h);
   h->fast.top = h->semi_mode ? h->surv[0] : h->eden;
+  h->alloc_base = h->fast.top;
   h->real_limit = h->fast.top + h->semi_cap;
   h->fast.limit = h->force_slow ? h->fast.top : h->real_limit;
   poison_surv(h, 1, h->surv[1]);
@@ -387,6 +395,7 @@ void gc__scavenge(gc_heap_t *h) {
   s.scan = to_lo;
   s.max_age = h->fast_promotion ? 0 : (unsigned)h->opt.promotion_age;
   size_t used = gc__young_used(h);
+  h->bytes_allocated += h->fast.top - h->alloc_base;
 
   /* Roots: handles, frames, persistent handles, embedder roots. */
   s.holder = s.old_holder = NULL;
@@ -412,6 +421,7 @@ void gc__scavenge(gc_heap_t *h) {
   if (h->surv_hw[to] < s.to_top)
     h->surv_hw[to] = s.to_top;
   h->fast.top = h->semi_mode ? s.to_top : h->eden;
+  h->alloc_base = h->fast.top;
   gc__vec_free(h, &s.work);
   h->bytes_promoted += s.promoted;
   size_t cap = gc__policy_semi_after_scavenge(h, used, s.copied + s.promoted);

@@ -117,7 +117,7 @@ int gc_heap_stats(gc_heap_t *h, gc_heap_stats_t *out, size_t size) {
 
   s.scavenges = h->scavenges;
   s.full_gcs = h->full_gcs;
-  s.bytes_allocated = h->bytes_allocated;
+  s.bytes_allocated = gc__bytes_allocated(h);
   s.bytes_promoted = h->bytes_promoted;
   s.bytes_finalized_objects = h->finalized;
   summarize(&h->p_scavenge, &s.scavenge);

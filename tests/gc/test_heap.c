@@ -71,6 +71,34 @@ static void test_heap_long_list_marks_without_recursion(void **state) {
   gc_heap_destroy(h);
 }
 
+/* bytes_allocated counts every allocation, those of the inline fast path
+ * too, once: N pairs of 32 bytes (header included), with scavenges and a
+ * full GC between them, plus one large object. */
+static void test_heap_bytes_allocated_counts_fast_path(void **state) {
+  (void)state;
+  gc_heap_t *h = test_heap();
+  test_register_zoo(h);
+  gc_heap_stats_t st0 = test_stats(h);
+  long n = test_scale(200000, 20000);
+  for (long i = 0; i < n; i++) {
+    assert_non_null(gc_alloc(h, &pair_type, sizeof(pair_t)));
+    if (i == n / 2)
+      gc_collect(h, GC_COLLECT_FULL);
+  }
+  gc_heap_stats_t st = test_stats(h);
+  assert_true(st.scavenges >= 2);
+  assert_int_equal(st.bytes_allocated - st0.bytes_allocated,
+                   (uint64_t)n * 32);
+  /* A large object counts its size. */
+  size_t big = (size_t)GC_MAX_REGULAR_SIZE * 2;
+  assert_non_null(gc_alloc(h, &blob_type, big));
+  st0 = st;
+  st = test_stats(h);
+  assert_true(st.bytes_allocated - st0.bytes_allocated >= big);
+  assert_true(st.bytes_allocated - st0.bytes_allocated < big + 4096);
+  gc_heap_destroy(h);
+}
+
 static void test_heap_stats_add_up(void **state) {
   (void)state;
   gc_heap_t *h = test_heap();
@@ -464,6 +492,7 @@ int main(void) {
       cmocka_unit_test(test_heap_large_objects),
       cmocka_unit_test(test_heap_long_list_marks_without_recursion),
       cmocka_unit_test(test_heap_stats_add_up),
+      cmocka_unit_test(test_heap_bytes_allocated_counts_fast_path),
       cmocka_unit_test(test_heap_slow_promotion_keeps_old_small),
       cmocka_unit_test(test_heap_short_lived_touch_eden_only),
       cmocka_unit_test(test_heap_external_memory),
