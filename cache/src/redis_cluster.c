@@ -3,7 +3,7 @@
  * names the nodes.
  *
  *   redis-cluster://[:password@]host[:port][,host[:port]...]
- *                   [?password=P&timeout-ms=N]
+ *                   [?password=P&timeout-ms=N&refresh-ms=N]
  *
  * The listed nodes are seeds: the slot map (CLUSTER SLOTS: which master
  * serves each of the 16384 slots) is asked of them first, then of the other
@@ -33,9 +33,14 @@
  * waiting list's timer fires for the earliest deadline or retry.
  *
  * Refresh policy: on MOVED, on CLUSTERDOWN, when a mapped node's connection
- * is lost or refused, and when an operation finds no usable node; at most
- * one per REFRESH_INTERVAL_MS, never two at once (one asked for during a
- * refresh runs after it).  A refresh runs from its timer, never inside a
+ * is lost or refused, when a node lets an operation time out (a master
+ * that stopped answering without dropping its connection, paused or cut
+ * off, is failed over by the cluster, and only the map says so), when an
+ * operation finds no usable node, and every refresh-ms (default
+ * PERIODIC_REFRESH_MS, as ioredis's slotsRefreshInterval; 0: never), so
+ * that a topology changed with no traffic (a failover, a reshard) is known
+ * before an operation meets it; at most one per REFRESH_INTERVAL_MS, never
+ * two at once (one asked for during a refresh runs after it).  A refresh runs from its timer, never inside a
  * call.  It asks one node at a time, in order: seeds, then the others
  * (skipping those whose connection is down), until one answers.  After it,
  * connections to nodes no longer in the map that have nothing pending are
@@ -59,6 +64,7 @@
 
 #define MAX_REDIRECTS 5         /* re-sends of one operation, then -ELOOP */
 #define REFRESH_INTERVAL_MS 100 /* at most one slot-map refresh per this */
+#define PERIODIC_REFRESH_MS 5000 /* refresh-ms's default */
 #define RETRY_DELAY_MS 50       /* after TRYAGAIN or CLUSTERDOWN */
 #define NO_NODE UINT16_MAX      /* a slot no known master serves */
 #define MAX_NODES 4096          /* node indexes stay below NO_NODE */
@@ -98,6 +104,8 @@ struct cluster_s {
   uv_timer_t wake;             /* the waiting list's earliest deadline/retry */
   uint64_t wake_at;            /* when it is armed for */
   uv_timer_t refresh;          /* unref'd */
+  uv_timer_t periodic;         /* unref'd; every refresh_ms, if not 0 */
+  uint64_t refresh_ms;
   bool refreshing, refresh_again, ever_refreshed;
   size_t refresh_next;      /* the next node to ask */
   uint64_t refresh_started; /* uv_now ms */
@@ -480,6 +488,10 @@ static void on_refresh(uv_timer_t *t) {
   cache__rstore_unref(&cl->s);
 }
 
+static void on_periodic(uv_timer_t *t) {
+  request_refresh(t->data);
+}
+
 /* Schedules a refresh: now, or REFRESH_INTERVAL_MS after the last one
  * started; after the one under way if there is one. */
 static void request_refresh(cluster_t *cl) {
@@ -614,6 +626,8 @@ static void on_answer(void *data, int err, const redisReply *rep) {
     cache__rop_answer_later(&op->rop, err);
     return;
   }
+  if (err == -ETIMEDOUT)
+    request_refresh(cl); /* a failover may be under way (above) */
   if (err == -ECONNRESET || err == -ENOTCONN) {
     if (!op->refreshed && op->redirects < MAX_REDIRECTS) {
       op->redirects++;
@@ -703,6 +717,7 @@ static void cluster_close(cache_store_t *st) {
   }
   uv_close((uv_handle_t *)&cl->wake, on_timer_closed);
   uv_close((uv_handle_t *)&cl->refresh, on_timer_closed);
+  uv_close((uv_handle_t *)&cl->periodic, on_timer_closed);
   cache__rstore_unref(&cl->s);
 }
 
@@ -710,7 +725,7 @@ static void cluster_close(cache_store_t *st) {
 
 #define USAGE                                                                  \
   "redis-cluster://[:password@]host[:port][,host[:port]...]"                   \
-  "[?password=P&timeout-ms=N]"
+  "[?password=P&timeout-ms=N&refresh-ms=N]"
 
 /* Adds the seeds listed in [P, END). */
 static int parse_seeds(cluster_t *cl, const char *p, const char *end,
@@ -767,7 +782,7 @@ static int cluster_open(rt_loop_t *loop, const char *url, cache_store_t **out,
   cluster_t *cl = calloc(1, sizeof *cl);
   if (cl == NULL)
     return -ENOMEM;
-  uint64_t timeout = CACHE__REDIS_TIMEOUT_MS;
+  uint64_t timeout = CACHE__REDIS_TIMEOUT_MS, refresh = PERIODIC_REFRESH_MS;
   int e = cache__redis_url_userinfo(&p, end, "redis-cluster", url,
                                     &cl->password, err, errlen);
   if (e == 0 && end > p && end[-1] == '/')
@@ -783,7 +798,7 @@ static int cluster_open(rt_loop_t *loop, const char *url, cache_store_t **out,
     e = parse_seeds(cl, p, end, url, err, errlen);
   if (e == 0 && q != NULL)
     e = cache__redis_url_query(q + 1, "redis-cluster", &cl->password, &timeout,
-                               err, errlen);
+                               &refresh, err, errlen);
   const char *argv[2] = {"CLUSTER", "SLOTS"};
   size_t len[2] = {7, 5};
   if (e == 0 && cache__rcmd_add(&cl->slots_cmd, 2, argv, len) < 0)
@@ -806,7 +821,13 @@ static int cluster_open(rt_loop_t *loop, const char *url, cache_store_t **out,
   uv_timer_init(cl->s.uv, &cl->refresh);
   cl->refresh.data = cl;
   uv_unref((uv_handle_t *)&cl->refresh);
-  cl->s.refs = 3;      /* the store's own until closed, and the two timers */
+  uv_timer_init(cl->s.uv, &cl->periodic);
+  cl->periodic.data = cl;
+  uv_unref((uv_handle_t *)&cl->periodic);
+  cl->refresh_ms = refresh;
+  if (refresh > 0)
+    uv_timer_start(&cl->periodic, on_periodic, refresh, refresh);
+  cl->s.refs = 4;      /* the store's own until closed, and the three timers */
   request_refresh(cl); /* the map, as soon as the loop runs */
   *out = &cl->s.base;
   return 0;

@@ -395,7 +395,8 @@ int cache__redis_url_userinfo(const char **p, const char *end,
 }
 
 int cache__redis_url_query(const char *q, const char *scheme, char **password,
-                           uint64_t *timeout_ms, char *err, size_t errlen) {
+                           uint64_t *timeout_ms, uint64_t *refresh_ms,
+                           char *err, size_t errlen) {
   for (const char *a = q; a != NULL && *a;) {
     const char *amp = strchr(a, '&');
     size_t n = amp != NULL ? (size_t)(amp - a) : strlen(a);
@@ -416,6 +417,14 @@ int cache__redis_url_query(const char *q, const char *scheme, char **password,
               0 ||
           *timeout_ms == 0) {
         snprintf(err, errlen, "%s://: %.*s is not a timeout in ms", scheme,
+                 (int)n, a);
+        return -EINVAL;
+      }
+    } else if (refresh_ms != NULL && kl == 10 &&
+               memcmp(a, "refresh-ms", 10) == 0) {
+      if (cache__url_uint(eq + 1, vl, CACHE__REDIS_TIMEOUT_MAX, refresh_ms) <
+          0) {
+        snprintf(err, errlen, "%s://: %.*s is not an interval in ms", scheme,
                  (int)n, a);
         return -EINVAL;
       }
@@ -461,7 +470,8 @@ int cache__redis_url_parse(const char *url, cache__redis_url_t *out, char *err,
       cache__url_uint(slash + 1, (size_t)(end - slash - 1), 1u << 20, &db) < 0)
     goto bad;
   if (q != NULL && (e = cache__redis_url_query(q + 1, "redis", &password,
-                                               &timeout, err, errlen)) < 0) {
+                                               &timeout, NULL, err, errlen)) <
+                       0) {
     free(password);
     return e;
   }

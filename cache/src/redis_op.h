@@ -118,10 +118,13 @@ int cache__redis_url_userinfo(const char **p, const char *end,
                               const char *scheme, const char *url,
                               char **password, char *err, size_t errlen);
 /* Reads a query (after '?', up to its NUL): password=P replaces *PASSWORD,
- * timeout-ms=N sets *TIMEOUT_MS.  Returns 0, -EINVAL (with a message for
- * SCHEME in ERR) or -ENOMEM. */
+ * timeout-ms=N sets *TIMEOUT_MS, and refresh-ms=N (0 or more) sets
+ * *REFRESH_MS where REFRESH_MS is not NULL (redis-cluster://; elsewhere it
+ * is an unknown parameter).  Returns 0, -EINVAL (with a message for SCHEME
+ * in ERR) or -ENOMEM. */
 int cache__redis_url_query(const char *q, const char *scheme, char **password,
-                           uint64_t *timeout_ms, char *err, size_t errlen);
+                           uint64_t *timeout_ms, uint64_t *refresh_ms,
+                           char *err, size_t errlen);
 
 /* A redis:// URL, read: redis://[:password@]host[:port][/db][?password=P
  * &timeout-ms=N] (the scheme before "://" is not checked). */

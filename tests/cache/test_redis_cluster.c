@@ -960,7 +960,64 @@ static void test_cluster_reshard_under_traffic(void **state) {
   env_done(&e);
 }
 
+
+/* refresh-ms: the map is asked for again every so often, so a slot moved
+ * while the store sends nothing is known before an operation meets it (no
+ * MOVED); with refresh-ms=0 only the MOVED tells. */
+static void test_cluster_periodic_refresh(void **state) {
+  (void)state;
+  SKIP_WITHOUT_CLUSTER();
+  env_t e;
+  env_init(&e);
+  int ms[MASTERS];
+  masters(ms);
+  e.st = cluster_store(&e, "?refresh-ms=100", MASTERS, ms);
+  cache_store_t *never = cluster_store(&e, "?refresh-ms=0", MASTERS, ms);
+  unsigned slot = cache__redis_slot("periodic", 8);
+  int from = owner(slot, NULL), to = 0;
+  for (int i = 0; i < MASTERS && to == 0; i++)
+    if (ms[i] != from)
+      to = ms[i];
+  char key[32];
+  int counter = 0;
+  key_where(key, sizeof key, "{periodic}", in_slot, &slot, &counter);
+  set(&e, key, "7", 0, 0);
+  seen_t s;
+  get_in(&e, never, key, &s); /* both maps loaded */
+  assert_string_equal(s.json, "7");
+  move_slot(slot, from, to);
+  pump(&e, (uint64_t)scale_ms(600)); /* a few periodic refreshes */
+  long long moved0 = info_field(from, "errorstats", "errorstat_MOVED");
+  get(&e, key, &s);
+  assert_int_equal(s.err, 0);
+  assert_string_equal(s.json, "7");
+  assert_int_equal(info_field(from, "errorstats", "errorstat_MOVED"), moved0);
+  get_in(&e, never, key, &s);
+  assert_int_equal(s.err, 0);
+  assert_string_equal(s.json, "7");
+  assert_true(info_field(from, "errorstats", "errorstat_MOVED") > moved0);
+  move_slot(slot, to, from);
+  cache_close(never);
+  cache_close(e.st);
+  env_done(&e);
+}
+
 /* --- Faults short of a failover ------------------------------------------- */
+
+/* A get's answer and when it came. */
+typedef struct timed_s {
+  seen_t s; /* first: on_get's */
+  double at_ms;
+  char msg[160]; /* the store's error then */
+} timed_t;
+
+static void on_get_timed(cache_store_t *st, int err, rt_value_t *v,
+                         void *data) {
+  on_get(st, err, v, data);
+  timed_t *t = data;
+  t->at_ms = rt_test_now_ms();
+  snprintf(t->msg, sizeof t->msg, "%s", cache_store_error(st));
+}
 
 static void test_cluster_paused_master(void **state) {
   (void)state;
@@ -987,29 +1044,34 @@ static void test_cluster_paused_master(void **state) {
   pid_t paused = node_on(ms[0])->pid;
   kill(paused, SIGSTOP);
   seen_t r[MASTERS];
+  timed_t r0;
   memset(r, 0, sizeof r);
+  memset(&r0, 0, sizeof r0);
   double t0 = rt_test_now_ms();
-  for (int i = 0; i < MASTERS; i++)
+  cache_get(e.st, keys[0], strlen(keys[0]), on_get_timed, &r0);
+  for (int i = 1; i < MASTERS; i++)
     cache_get(e.st, keys[i], strlen(keys[i]), on_get, &r[i]);
   /* The others answer while the paused one waits. */
   for (int round = 0; round < 100 && (r[1].calls == 0 || r[2].calls == 0);
        round++)
     pump(&e, 5);
   double others = rt_test_now_ms() - t0;
+  /* The loop runs on after the answer: the timeout asked for a refresh,
+   * which asks the paused seed too. */
   rt_loop_run(e.loop);
-  double took = rt_test_now_ms() - t0;
+  double took = r0.at_ms - t0;
   kill(paused, SIGCONT);
   assert_int_equal(r[1].err, 0);
   assert_int_equal(r[2].err, 0);
   assert_true(others < TMO);
-  assert_int_equal(r[0].calls, 1);
-  assert_int_equal(r[0].err, -ETIMEDOUT);
-  assert_non_null(strstr(cache_store_error(e.st), "within"));
+  assert_int_equal(r0.s.calls, 1);
+  assert_int_equal(r0.s.err, -ETIMEDOUT);
+  assert_non_null(strstr(r0.msg, "within"));
   assert_true(took >= TMO - 5);
   assert_true(took <= TMO + scale_ms(300));
   /* The late reply is dropped; then it answers again. */
   pump(&e, 100);
-  assert_int_equal(r[0].calls, 1);
+  assert_int_equal(r0.s.calls, 1);
   seen_t s;
   get(&e, keys[0], &s);
   assert_int_equal(s.err, 0);
@@ -1106,19 +1168,10 @@ static void test_cluster_seeds(void **state) {
 
 /* --- A master killed ------------------------------------------------------ */
 
-static bool served_by(unsigned slot, const void *arg) {
-  return owner(slot, NULL) == *(const int *)arg;
-}
-
-static void test_cluster_kill_master(void **state) {
-  (void)state;
-  SKIP_WITHOUT_CLUSTER();
-  int ms[MASTERS];
-  masters(ms);
-  int victim = ms[0];
-  /* Every replica's link up before anything is written. */
+/* Every live replica's link to its master is up. */
+static void wait_replicas_synced(void) {
   bool synced = false;
-  for (int i = 0; i < 200 && !synced; i++) {
+  for (int i = 0; i < 400 && !synced; i++) {
     synced = true;
     for (int j = 0; j < NODES; j++) {
       if (!alive(&C.n[j]))
@@ -1133,6 +1186,121 @@ static void test_cluster_kill_master(void **state) {
       usleep(50000);
   }
   assert_true(synced);
+}
+
+/* What was written to master PORT (its slot SLOT among them) has reached
+ * its replica: a write of our own on the same replication stream, and WAIT
+ * for it (WAIT counts only its own connection's writes). */
+static void wait_replicated(int port, unsigned slot) {
+  char mark[32];
+  int counter = 0;
+  key_where(mark, sizeof mark, "mark", in_slot, &slot, &counter);
+  redisContext *c = node_ctx(port);
+  assert_non_null(c);
+  redisReply *r = redisCommand(c, "SET %s 2", mark);
+  freeReplyObject(r);
+  r = redisCommand(c, "WAIT 1 5000");
+  assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+  assert_int_equal(r->integer, 1);
+  freeReplyObject(r);
+  redisFree(c);
+}
+
+static bool served_by(unsigned slot, const void *arg) {
+  return owner(slot, NULL) == *(const int *)arg;
+}
+
+/* A master paused for good (SIGSTOP: its connection stays up, nothing
+ * answers) is failed over by the cluster; the store, told only by its
+ * timeouts, asks for the map again and finds the promoted replica: the
+ * paused master's keys answer again, with what was written before. */
+static void test_cluster_paused_master_failover(void **state) {
+  (void)state;
+  SKIP_WITHOUT_CLUSTER();
+  int ms[MASTERS];
+  masters(ms);
+  int victim = ms[1];
+  wait_replicas_synced();
+  int tmo = scale_ms(300);
+  char params[48];
+  /* No periodic refresh: the timeouts alone must lead to the new map. */
+  snprintf(params, sizeof params, "?timeout-ms=%d&refresh-ms=0", tmo);
+  env_t e;
+  env_init(&e);
+  e.st = open_all(&e, params);
+  enum { K = 12 };
+  static char vkeys[K][32];
+  int counter = 0;
+  unsigned vslot = 0;
+  for (int i = 0; i < K; i++) {
+    char val[16];
+    snprintf(val, sizeof val, "%d", i);
+    key_where(vkeys[i], sizeof vkeys[i], "pf:", served_by, &victim, &counter);
+    if (i == 0)
+      vslot = cache__redis_slot(vkeys[0], strlen(vkeys[0]));
+    set(&e, vkeys[i], val, 0, 0);
+  }
+  wait_replicated(victim, vslot);
+  pid_t paused = node_on(victim)->pid;
+  kill(paused, SIGSTOP);
+  double t0 = rt_test_now_ms(), back_at = 0;
+  int rounds = 0, timeouts = 0;
+  for (;;) {
+    static seen_t rs[K];
+    memset(rs, 0, sizeof rs);
+    for (int i = 0; i < K; i++)
+      cache_get(e.st, vkeys[i], strlen(vkeys[i]), on_get, &rs[i]);
+    rt_loop_run(e.loop);
+    bool ok = true;
+    for (int i = 0; i < K; i++) {
+      assert_int_equal(rs[i].calls, 1);
+      if (rs[i].err != 0) {
+        ok = false;
+        if (rs[i].err == -ETIMEDOUT)
+          timeouts++;
+      }
+    }
+    rounds++;
+    if (ok) {
+      back_at = rt_test_now_ms() - t0;
+      break;
+    }
+    if (rt_test_now_ms() - t0 > 30000) {
+      kill(paused, SIGCONT);
+      fail_msg("the paused master's slots never answered again (%d rounds, "
+               "%d timeouts): %s",
+               rounds, timeouts, cache_store_error(e.st));
+    }
+    pump(&e, 50);
+  }
+  print_message("master paused: %d rounds, %d timeouts, answering again after "
+                "%.0f ms\n",
+                rounds, timeouts, back_at);
+  assert_true(timeouts > 0);
+  assert_true(owner(vslot, NULL) != victim);
+  seen_t s;
+  for (int i = 0; i < K; i++) {
+    char val[16];
+    snprintf(val, sizeof val, "%d", i);
+    get(&e, vkeys[i], &s);
+    assert_int_equal(s.err, 0);
+    assert_string_equal(s.json, val);
+  }
+  cache_close(e.st);
+  env_done(&e);
+  /* The old master comes back as a replica of the new one. */
+  kill(paused, SIGCONT);
+  wait_state_ok(20);
+  wait_replicas_synced();
+}
+
+static void test_cluster_kill_master(void **state) {
+  (void)state;
+  SKIP_WITHOUT_CLUSTER();
+  int ms[MASTERS];
+  masters(ms);
+  int victim = ms[0];
+  wait_replicas_synced();
   int tmo = scale_ms(500);
   char params[32];
   snprintf(params, sizeof params, "?timeout-ms=%d", tmo);
@@ -1158,20 +1326,7 @@ static void test_cluster_kill_master(void **state) {
     }
     set(&e, okeys[i], val, 0, 0);
   }
-  /* What the store wrote has reached the replica: a write of our own on
-   * the same replication stream, and WAIT for it. */
-  char mark[32];
-  counter = 0;
-  key_where(mark, sizeof mark, "mark", in_slot, &vslot_first, &counter);
-  redisContext *c = node_ctx(victim);
-  assert_non_null(c);
-  redisReply *r = redisCommand(c, "SET %s 2", mark);
-  freeReplyObject(r);
-  r = redisCommand(c, "WAIT 1 5000");
-  assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-  assert_int_equal(r->integer, 1);
-  freeReplyObject(r);
-  redisFree(c);
+  wait_replicated(victim, vslot_first);
 
   cnode_t *v = node_on(victim);
   kill(v->pid, SIGKILL);
@@ -1277,6 +1432,8 @@ static void test_cluster_bad_urls(void **state) {
                                     "redis-cluster://a:1?timeout-ms=0",
                                     "redis-cluster://a:1?timeout-ms=x",
                                     "redis-cluster://a:1?colour=blue",
+                                    "redis-cluster://a:1?refresh-ms=x",
+                                    "redis-cluster://a:1?refresh-ms=-1",
                                     "redis-cluster://a:1?password",
                                     "redis-cluster://:@a:1",
                                     "redis-cluster://user@a:1",
@@ -1295,7 +1452,8 @@ static void test_cluster_bad_urls(void **state) {
   static const char *const good[] = {
       "redis-cluster://a:1", "redis-cluster://a", "redis-cluster://a:1,b:2/",
       "redis-cluster://:pw@a:1,b:2?timeout-ms=5&password=x",
-      "redis-cluster://[::1]:7000,127.0.0.1"};
+      "redis-cluster://[::1]:7000,127.0.0.1",
+      "redis-cluster://a:1?refresh-ms=0", "redis-cluster://a?refresh-ms=250"};
   for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
     cache_store_t *st = NULL;
     char err[256] = "";
@@ -1316,9 +1474,11 @@ int main(void) {
       cmocka_unit_test(test_cluster_moved),
       cmocka_unit_test(test_cluster_ask),
       cmocka_unit_test(test_cluster_reshard_under_traffic),
+      cmocka_unit_test(test_cluster_periodic_refresh),
       cmocka_unit_test(test_cluster_paused_master),
       cmocka_unit_test(test_cluster_auth),
       cmocka_unit_test(test_cluster_seeds),
+      cmocka_unit_test(test_cluster_paused_master_failover),
       cmocka_unit_test(test_cluster_kill_master),
   };
   return cmocka_run_group_tests(tests, cluster_setup, cluster_teardown);

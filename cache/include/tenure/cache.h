@@ -5,10 +5,12 @@
  *   redis://[:password@]host[:port][/db][?password=P&timeout-ms=N]
  *                                         a Redis server (hiredis, async)
  *   redis-cluster://[:password@]host[:port][,host[:port]...]
- *                   [?password=P&timeout-ms=N]
+ *                   [?password=P&timeout-ms=N&refresh-ms=N]
  *                                         a Redis Cluster (hiredis, a
  *                                         connection per master, MOVED
- *                                         and ASK followed)
+ *                                         and ASK followed, the slot map
+ *                                         asked again every refresh-ms,
+ *                                         default 5000, 0 never)
  *   near+redis://[:password@]host[:port][/db][?password=P&timeout-ms=N
  *                &near-entries=N&near-bytes=M&near-ttl-ms=T&near-prefix=P]
  *                                         two levels: an in-heap LRU of
