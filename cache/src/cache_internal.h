@@ -2,6 +2,7 @@
 #ifndef TENURE_CACHE_INTERNAL_H
 #define TENURE_CACHE_INTERNAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -13,6 +14,17 @@ static inline uint64_t cache__now_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* A key's 32-bit FNV-1a hash: the memory store's buckets and the near
+ * store's invalidation counters. */
+static inline uint32_t cache__hash_key(const char *k, size_t n) {
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < n; i++) {
+    h ^= (uint8_t)k[i];
+    h *= 16777619u;
+  }
+  return h;
 }
 
 /* One operation in CACHE_LATENCY_SAMPLE_EVERY is timed: reading the clock

@@ -60,15 +60,6 @@ typedef struct mem_s {
 
 /* --- Table and LRU ----------------------------------------------------------- */
 
-static uint32_t hash_key(const char *k, size_t n) {
-  uint32_t h = 2166136261u; /* FNV-1a */
-  for (size_t i = 0; i < n; i++) {
-    h ^= (uint8_t)k[i];
-    h *= 16777619u;
-  }
-  return h;
-}
-
 static size_t entry_bytes(const entry_t *e) {
   return ENTRY_OVERHEAD + e->klen + e->json_len;
 }
@@ -235,7 +226,7 @@ static void fail(mem_t *m, int err, const char *msg) {
 static void mem_get(cache_store_t *st, const char *key, size_t klen,
                     cache_get_fn fn, void *data) {
   mem_t *m = (mem_t *)st;
-  uint32_t h = hash_key(key, klen);
+  uint32_t h = cache__hash_key(key, klen);
   entry_t **pp = find(m, key, klen, h);
   if (*pp != NULL && expired(m, *pp)) {
     remove_at(m, pp);
@@ -292,7 +283,7 @@ static void mem_set(cache_store_t *st, const char *key, size_t klen,
     answer(m, OP_DONE, -E2BIG, NULL, fn, data, RT_NONE);
     return;
   }
-  uint32_t h = hash_key(key, klen);
+  uint32_t h = cache__hash_key(key, klen);
   entry_t **pp = find(m, key, klen, h);
   if (*pp != NULL)
     remove_at(m, pp);
@@ -325,7 +316,7 @@ static void mem_set(cache_store_t *st, const char *key, size_t klen,
 static void mem_del(cache_store_t *st, const char *key, size_t klen,
                     cache_done_fn fn, void *data) {
   mem_t *m = (mem_t *)st;
-  entry_t **pp = find(m, key, klen, hash_key(key, klen));
+  entry_t **pp = find(m, key, klen, cache__hash_key(key, klen));
   if (*pp != NULL) {
     remove_at(m, pp);
     m->st.deletes++;
@@ -336,7 +327,7 @@ static void mem_del(cache_store_t *st, const char *key, size_t klen,
 static void mem_touch(cache_store_t *st, const char *key, size_t klen,
                       uint64_t ttl_ms, cache_done_fn fn, void *data) {
   mem_t *m = (mem_t *)st;
-  entry_t **pp = find(m, key, klen, hash_key(key, klen));
+  entry_t **pp = find(m, key, klen, cache__hash_key(key, klen));
   if (*pp != NULL && expired(m, *pp)) {
     remove_at(m, pp);
     m->st.expirations++;

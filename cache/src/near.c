@@ -95,10 +95,7 @@ typedef struct nop_s {
 } nop_t;
 
 static uint32_t bucket_of(const char *key, size_t klen) {
-  uint32_t h = 2166136261u; /* FNV-1a */
-  for (size_t i = 0; i < klen; i++)
-    h = (h ^ (uint8_t)key[i]) * 16777619u;
-  return h & (NEAR_BUCKETS - 1);
+  return cache__hash_key(key, klen) & (NEAR_BUCKETS - 1);
 }
 
 static void seterr(near_t *n, const char *msg) {
