@@ -2,6 +2,7 @@
 #ifndef TENURE_CACHE_INTERNAL_H
 #define TENURE_CACHE_INTERNAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -13,6 +14,17 @@ static inline uint64_t cache__now_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* A stats sample's counted_ms_ago (cache.h): UINT64_MAX when none
+ * succeeded (SAMPLED false), else the ms since it started (SAMPLED_US, from
+ * cache__now_us). */
+static inline uint64_t cache__counted_ms_ago(bool sampled,
+                                             uint64_t sampled_us) {
+  if (!sampled)
+    return UINT64_MAX;
+  uint64_t now = cache__now_us();
+  return now > sampled_us ? (now - sampled_us) / 1000 : 0;
 }
 
 /* One operation in CACHE_LATENCY_SAMPLE_EVERY is timed: reading the clock

@@ -41,8 +41,14 @@
  * connections to nodes no longer in the map that have nothing pending are
  * closed.
  *
- * The refresh timer is unref'd; the waiting list's timer runs (ref'd) only
- * while operations wait: an idle store never keeps the loop alive.
+ * entries and bytes are a sample (cache.h): DBSIZE and INFO memory on
+ * every master of the slot map, quietly, summed; it fails (the figures
+ * stay) when one of them is down or does not answer.  The first is taken
+ * once the first map has come (redis_op.h, INV(sample)).
+ *
+ * The refresh and sample timers are unref'd; the waiting list's timer runs
+ * (ref'd) only while operations wait: an idle store never keeps the loop
+ * alive.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -427,6 +433,8 @@ static void refresh_end(cluster_t *cl) {
       cl->refresh_again = false;
       request_refresh(cl);
     }
+    if (cl->have_map)
+      cache__rsample_first(&cl->s);
   }
   cache__rstore_unref(&cl->s);
 }
@@ -661,6 +669,24 @@ static void cluster_submit(cache__rstore_t *s, cache__rop_t *rop,
 
 /* --- The store ------------------------------------------------------------ */
 
+/* A sample over the masters of the map (none yet: the wish stays). */
+static void cluster_sample(cache__rstore_t *s) {
+  cluster_t *cl = (cluster_t *)s;
+  if (!cl->have_map)
+    return;
+  cache__rsample_t *sm = cache__rsample_begin(s);
+  if (sm == NULL)
+    return;
+  uint64_t deadline = uv_now(s->uv) + cl->timeout_ms;
+  for (size_t i = 0; i < cl->nnodes; i++) {
+    node_t *n = cl->nodes[i];
+    if (n == NULL || !n->mapped)
+      continue;
+    cache__rsample_send(sm, node_conn(cl, n), deadline);
+  }
+  cache__rsample_end(sm);
+}
+
 static void cluster_stats(cache_store_t *st, cache_stats_t *out) {
   cluster_t *cl = (cluster_t *)st;
   *out = cl->s.st;
@@ -668,6 +694,7 @@ static void cluster_stats(cache_store_t *st, cache_stats_t *out) {
   for (size_t i = 0; i < cl->nnodes; i++)
     if (cl->nodes[i] != NULL && cl->nodes[i]->conn != NULL)
       out->reconnects += cache__rconn_reconnects(cl->nodes[i]->conn);
+  cache__rsample_stats(&cl->s, out);
 }
 
 static void cluster_destroy(cache__rstore_t *s) {
@@ -677,6 +704,8 @@ static void cluster_destroy(cache__rstore_t *s) {
   free(cl->nodes);
   free(cl->password);
   cache__rcmd_free(&cl->slots_cmd);
+  cache__rcmd_free(&cl->s.sample_cmd[0]);
+  cache__rcmd_free(&cl->s.sample_cmd[1]);
   free(cl);
 }
 
@@ -703,6 +732,7 @@ static void cluster_close(cache_store_t *st) {
   }
   uv_close((uv_handle_t *)&cl->wake, on_timer_closed);
   uv_close((uv_handle_t *)&cl->refresh, on_timer_closed);
+  cache__rsample_close(&cl->s);
   cache__rstore_unref(&cl->s);
 }
 
@@ -794,6 +824,11 @@ static int cluster_open(rt_loop_t *loop, const char *url, cache_store_t **out,
   }
   cache__rstore_init(&cl->s, &cache_redis_cluster_type, loop,
                      "redis-cluster store");
+  cl->s.sample = cluster_sample;
+  if (cache__rsample_init(&cl->s) < 0) {
+    cluster_destroy(&cl->s);
+    return -ENOMEM;
+  }
   cl->s.submit = cluster_submit;
   cl->s.destroy = cluster_destroy;
   cl->s.op_size = sizeof(op_t);
@@ -806,7 +841,7 @@ static int cluster_open(rt_loop_t *loop, const char *url, cache_store_t **out,
   uv_timer_init(cl->s.uv, &cl->refresh);
   cl->refresh.data = cl;
   uv_unref((uv_handle_t *)&cl->refresh);
-  cl->s.refs = 3;      /* the store's own until closed, and the two timers */
+  cl->s.refs = 4;      /* the store's own until closed, and the three timers */
   request_refresh(cl); /* the map, as soon as the loop runs */
   *out = &cl->s.base;
   return 0;
