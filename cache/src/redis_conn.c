@@ -14,6 +14,12 @@
  * requests made by cache__rconn_send, not cache__rconn_send_quiet) is not
  * 0, so requests nobody waits for never keep the loop alive.
  *
+ * INV(nul): a command buffer (cache__rcmd_t, and a waiting request's copy)
+ * has a NUL after its LEN bytes.  hiredis 0.14's redisAsyncFormattedCommand
+ * peeks at the byte after a command's first argument (`hasnext`, to spot
+ * SUBSCRIBE's channels), which for a one-argument command (DBSIZE) is past
+ * the command: the NUL makes that byte ours and defined.
+ *
  * While the connection is down a request is refused at once (-ENOTCONN from
  * cache__rconn_send), so nothing is queued forever.
  */
@@ -104,8 +110,9 @@ int cache__rcmd_add(cache__rcmd_t *m, int argc, const char *const *argv,
                     const size_t *len) {
   if (m->nparts == CACHE__RCMD_MAX_PARTS)
     return -E2BIG;
-  /* "*argc\r\n", then "$len\r\n" arg "\r\n" per argument. */
-  size_t need = 16;
+  /* "*argc\r\n", then "$len\r\n" arg "\r\n" per argument, then a NUL
+   * (INV(nul)). */
+  size_t need = 16 + 1;
   for (int i = 0; i < argc; i++)
     need += 24 + len[i] + 2;
   if (rcmd_reserve(m, need) < 0)
@@ -119,6 +126,7 @@ int cache__rcmd_add(cache__rcmd_t *m, int argc, const char *const *argv,
     *o++ = '\r';
     *o++ = '\n';
   }
+  *o = '\0'; /* INV(nul): not counted in LEN */
   m->len = (size_t)(o - m->buf);
   m->end[m->nparts++] = m->len;
   return 0;
@@ -373,13 +381,15 @@ static int send_req(cache__rconn_t *c, const cache__rcmd_t *cmd, bool asking,
     }
   } else {
     cache__rcmd_t copy = {0};
-    copy.buf = malloc(cmd->len != 0 ? cmd->len : 1);
+    copy.buf = malloc(cmd->len + 1);
     if (copy.buf == NULL) {
       free(r);
       return -ENOMEM;
     }
     memcpy(copy.buf, cmd->buf, cmd->len);
-    copy.len = copy.cap = cmd->len;
+    copy.buf[cmd->len] = '\0'; /* INV(nul) */
+    copy.len = cmd->len;
+    copy.cap = cmd->len + 1;
     copy.nparts = cmd->nparts;
     memcpy(copy.end, cmd->end, sizeof copy.end);
     r->cmd = copy;

@@ -38,7 +38,8 @@
 /* The most commands one request sends back to back (PERSIST then EXISTS). */
 #define CACHE__RCMD_MAX_PARTS 2
 
-/* A request's commands, formatted in RESP one after the other in BUF.  Only
+/* A request's commands, formatted in RESP one after the other in BUF (with
+ * a NUL after them, not counted in LEN: redis_conn.c's INV(nul)).  Only
  * the last one's reply answers the request; those before it are sent with
  * no callback and their replies dropped. */
 typedef struct cache__rcmd_s {
