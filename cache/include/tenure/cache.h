@@ -102,7 +102,8 @@ typedef struct cache_stats_s {
  *                     of the slot map.
  *   memcached://      the sums of curr_items and bytes (the `stats`
  *                     command) over the pool's servers in the ring: a
- *                     server out of it (taken out as down) is left out.
+ *                     server out of it (taken out as down) is left out;
+ *                     one in it that does not answer fails the sample.
  *   near+redis://     its near level's, counted now (what this process
  *                     holds), not Redis's; counted_ms_ago is its Redis
  *                     level's sample's, which reading the stats keeps
@@ -117,10 +118,11 @@ typedef struct cache_stats_s {
  * when it started (its figures are no older).  A sample that fails (a
  * server down, no answer within timeout-ms, an error reply) leaves the
  * previous figures and their age, and is not an operation: it counts in
- * no counter (errors included) and answers no one.  It never keeps the
- * loop alive on its own (redis: its requests are quiet; memcached: it is a
- * work item like an operation, back within timeout-ms per server), and
- * close cancels one in flight like any unanswered operation. */
+ * no counter (errors included) and answers no one.  A Redis sample never
+ * keeps the loop alive (its requests are quiet); a memcached one holds it
+ * while its work item runs, as an operation does (within timeout-ms per
+ * server).  Close cancels one in flight like any unanswered operation.
+ * The stats call itself only reads (and notes the wish): it starts no I/O. */
 #define CACHE_SAMPLE_MS 1000u
 
 #define CACHE_LATENCY_WINDOW 65536u
