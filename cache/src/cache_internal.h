@@ -2,6 +2,7 @@
 #ifndef TENURE_CACHE_INTERNAL_H
 #define TENURE_CACHE_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -25,6 +26,17 @@ static inline uint32_t cache__hash_key(const char *k, size_t n) {
     h *= 16777619u;
   }
   return h;
+}
+
+/* A stats sample's counted_ms_ago (cache.h): UINT64_MAX when none
+ * succeeded (SAMPLED false), else the ms since it started (SAMPLED_US, from
+ * cache__now_us). */
+static inline uint64_t cache__counted_ms_ago(bool sampled,
+                                             uint64_t sampled_us) {
+  if (!sampled)
+    return UINT64_MAX;
+  uint64_t now = cache__now_us();
+  return now > sampled_us ? (now - sampled_us) / 1000 : 0;
 }
 
 /* One operation in CACHE_LATENCY_SAMPLE_EVERY is timed: reading the clock

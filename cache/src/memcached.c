@@ -110,8 +110,10 @@
 /* Gets sent in one memcached_mget, at most. */
 #define BATCH_MAX 256
 
-enum { OP_GET, OP_SET, OP_DEL, OP_TOUCH };
-static const char *const op_names[] = {"get", "set", "del", "touch"};
+/* OP_STATS: a sample of entries and bytes (cache.h), queued and run as an
+ * op that answers no one (see "Entries and bytes" below). */
+enum { OP_GET, OP_SET, OP_DEL, OP_TOUCH, OP_STATS };
+static const char *const op_names[] = {"get", "set", "del", "touch", "stats"};
 
 typedef struct mc_s mc_t;
 
@@ -150,6 +152,8 @@ typedef struct op_s {
   bool timed_out;    /* the timeout was the server's: it is op->server's */
   char *value;     /* get's text, from libmemcached's malloc */
   size_t vlen;
+  uint64_t entries, bytes; /* stats: the sums */
+  uint64_t sampled_us;     /* stats: cache__now_us() when it began */
 } op_t;
 
 struct mc_s {
@@ -179,9 +183,16 @@ struct mc_s {
   uv_timer_t deadline;    /* armed while ops are unanswered */
   uv_work_t destroy;      /* frees the clients off the loop */
   cache_stats_t st;
+  /* Entries and bytes, sampled.  The stats call reads them and sets
+   * sample_wanted; all else is the loop's.  INV(sample): at most one
+   * OP_STATS op exists (`sampling`, cleared when it is freed). */
+  uint64_t sample_entries, sample_bytes, sampled_us;
+  bool sampled, sample_tried, sample_wanted, sampling;
+  uv_timer_t sample_timer; /* unref'd, every CACHE_SAMPLE_MS */
 };
 
 static void start_waiting(mc_t *m);
+static void sample_start(mc_t *m);
 static int make_client(const mc_t *m, uint64_t out, memcached_st **res,
                        char *err, size_t errlen);
 
@@ -221,6 +232,8 @@ static void on_timer_closed(uv_handle_t *hd) {
 }
 
 static void free_op(op_t *op) {
+  if (op->kind == OP_STATS)
+    op->m->sampling = false; /* INV(sample) */
   free(op->json);
   free(op->value);
   free(op);
@@ -313,6 +326,11 @@ static void on_deadline(uv_timer_t *t) {
     op_t *op = m->head;
     op->answered = true;
     unlink_op(m, op);
+    if (op->kind == OP_STATS) { /* a failed sample: no error, no one told */
+      if (!op->started)
+        free_op(op);
+      continue;
+    }
     m->st.errors++;
     snprintf(m->base.error, sizeof m->base.error,
              "memcached store: %s: no answer within %llu ms%s",
@@ -505,6 +523,45 @@ static void run_batch(memcached_st *mc, op_t *lead) {
   }
 }
 
+/* A sample: `stats` on each server of the client's ring (the store's
+ * servers out left out: INV(ring)), curr_items and bytes summed.  A server
+ * libmemcached has taken out (down: SERVER_MARKED_DEAD or
+ * TEMPORARILY_DISABLED) is left out too; any other that does not answer
+ * (a refused connect, a timeout, ...) fails the sample, as does no server
+ * answering at all.  memcached_stat asks the servers one after the other,
+ * each within the client's timeouts. */
+static void run_stats(memcached_st *mc, op_t *op) {
+  op->sampled_us = cache__now_us();
+  memcached_return_t rc = MEMCACHED_SUCCESS;
+  memcached_stat_st *sv = memcached_stat(mc, NULL, &rc);
+  if (sv == NULL) {
+    op->rc = rc != MEMCACHED_SUCCESS ? rc : MEMCACHED_FAILURE;
+    return;
+  }
+  uint32_t n = memcached_server_count(mc), answered = 0;
+  op->rc = MEMCACHED_SUCCESS;
+  for (uint32_t i = 0; i < n; i++) {
+    if (sv[i].pid != -1) { /* memcached_stat's mark of a server that failed */
+      op->entries += sv[i].curr_items;
+      op->bytes += sv[i].bytes;
+      answered++;
+      continue;
+    }
+    const memcached_instance_st *in =
+        memcached_server_instance_by_position(mc, i);
+    memcached_return_t src =
+        in != NULL ? memcached_server_error_return(in) : MEMCACHED_FAILURE;
+    if (src == MEMCACHED_SERVER_MARKED_DEAD ||
+        src == MEMCACHED_SERVER_TEMPORARILY_DISABLED)
+      continue; /* out of libmemcached's ring */
+    op->rc = src != MEMCACHED_SUCCESS ? src : MEMCACHED_FAILURE;
+    drop_if_out_of_step(mc, src);
+  }
+  memcached_stat_free(mc, sv);
+  if (op->rc == MEMCACHED_SUCCESS && answered == 0)
+    op->rc = MEMCACHED_NO_SERVERS;
+}
+
 /* On a worker thread: no heap, no store state but the server list and its
  * slot's client and ring (INV(ring)). */
 static void work(uv_work_t *req) {
@@ -519,7 +576,9 @@ static void work(uv_work_t *req) {
       m->ring_out[lead->slot] = lead->out_mask;
     } /* else the old ring, tried again by the next item */
   }
-  if (lead->batch == NULL)
+  if (lead->kind == OP_STATS)
+    run_stats(lead->mc, lead);
+  else if (lead->batch == NULL)
     run_one(lead->mc, lead);
   else
     run_batch(lead->mc, lead);
@@ -716,6 +775,17 @@ static uint64_t ring_out_now(mc_t *m) {
   return out;
 }
 
+/* A sample's result: the figures, unless it failed (then the previous
+ * ones stay; a sample is no operation, so nothing is counted). */
+static void sample_result(mc_t *m, const op_t *op) {
+  if (op->rc != MEMCACHED_SUCCESS)
+    return;
+  m->sample_entries = op->entries;
+  m->sample_bytes = op->bytes;
+  m->sampled_us = op->sampled_us;
+  m->sampled = true;
+}
+
 static void after_work(uv_work_t *req, int status) {
   op_t *lead = req->data;
   mc_t *m = lead->m;
@@ -730,8 +800,13 @@ static void after_work(uv_work_t *req, int status) {
     if (!op->answered && status == 0) {
       unlink_op(m, op);
       op->answered = true;
-      answer_result(m, op); /* may close the store: our reference holds */
+      if (op->kind == OP_STATS)
+        sample_result(m, op);
+      else
+        answer_result(m, op); /* may close the store: our reference holds */
     }
+  if (!m->closing && !m->sample_tried)
+    sample_start(m); /* the first, once the store has been to its servers */
   for (op_t *op = lead, *next; op != NULL; op = next) {
     next = op->batch;
     free_op(op);
@@ -916,6 +991,48 @@ static void submit(mc_t *m, int kind, const char *key, size_t klen, char *json,
   schedule_start(m);
 }
 
+/* --- Entries and bytes ---------------------------------------------------- */
+
+/* A sample (cache.h): an OP_STATS op, queued like the others, so it takes a
+ * client like them (INV(slots)) and is answered, timed out and cancelled
+ * like them, except that it answers no one and counts in no counter.  It
+ * keeps the deadline timer armed and holds its work item like any op, so
+ * the loop runs until it is back (or cancelled at close). */
+static void sample_start(mc_t *m) {
+  if (m->closing || m->sampling)
+    return;
+  op_t *op = calloc(1, sizeof *op);
+  if (op == NULL)
+    return; /* the wish stays: tried again at the next tick */
+  m->sampling = true;
+  m->sample_tried = true;
+  m->sample_wanted = false;
+  op->m = m;
+  op->kind = OP_STATS;
+  uv_update_time(m->uv);
+  op->deadline = uv_now(m->uv) + m->timeout_ms; /* INV(order) */
+  op->server = -1;
+  op->prev = m->tail;
+  if (m->tail != NULL)
+    m->tail->next = op;
+  else
+    m->head = op;
+  m->tail = op;
+  if (m->waiting == NULL)
+    m->waiting = op;
+  if (m->head == op)
+    arm(m);
+  schedule_start(m);
+}
+
+static void on_sample_tick(uv_timer_t *t) {
+  mc_t *m = t->data;
+  if (m->sample_wanted && !m->sampling && !m->closing) {
+    sample_start(m);
+    rt_loop_after_callback(m->base.loop); /* the start is a next tick */
+  }
+}
+
 static void mc_get(cache_store_t *st, const char *key, size_t klen,
                    cache_get_fn fn, void *data) {
   submit((mc_t *)st, OP_GET, key, klen, NULL, 0, 0, fn, NULL, data);
@@ -951,7 +1068,12 @@ static void mc_touch(cache_store_t *st, const char *key, size_t klen,
 }
 
 static void mc_stats(cache_store_t *st, cache_stats_t *out) {
-  *out = ((mc_t *)st)->st;
+  mc_t *m = (mc_t *)st;
+  *out = m->st;
+  m->sample_wanted = true;
+  out->entries = m->sample_entries;
+  out->bytes = m->sample_bytes;
+  out->counted_ms_ago = cache__counted_ms_ago(m->sampled, m->sampled_us);
 }
 
 static void mc_close(cache_store_t *st) {
@@ -967,7 +1089,8 @@ static void mc_close(cache_store_t *st) {
     op_t *op = m->head;
     op->answered = true;
     unlink_op(m, op);
-    answer_later(m, -ECANCELED, op->get, op->done, op->data, op->t0);
+    if (op->kind != OP_STATS) /* a sample answers no one */
+      answer_later(m, -ECANCELED, op->get, op->done, op->data, op->t0);
     if (!op->started)
       free_op(op);
     else if (op->lead == op)
@@ -975,6 +1098,7 @@ static void mc_close(cache_store_t *st) {
   }
   snprintf(m->base.error, sizeof m->base.error, "memcached store: closed");
   uv_close((uv_handle_t *)&m->deadline, on_timer_closed);
+  uv_close((uv_handle_t *)&m->sample_timer, on_timer_closed);
   unref_store(m);
 }
 
@@ -1219,7 +1343,12 @@ static int mc_open(rt_loop_t *loop, const char *url, cache_store_t **out,
     }
   uv_timer_init(m->uv, &m->deadline);
   m->deadline.data = m;
-  m->refs = 1; /* the timer */
+  uv_timer_init(m->uv, &m->sample_timer);
+  m->sample_timer.data = m;
+  uv_unref((uv_handle_t *)&m->sample_timer);
+  uv_timer_start(&m->sample_timer, on_sample_tick, CACHE_SAMPLE_MS,
+                 CACHE_SAMPLE_MS);
+  m->refs = 2; /* the timers */
   *out = &m->base;
   return 0;
 }

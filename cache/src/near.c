@@ -284,6 +284,7 @@ static void near_stats(cache_store_t *st, cache_stats_t *out) {
   out->max_bytes = l.max_bytes;
   out->evictions = l.evictions;
   out->expirations = l.expirations;
+  out->counted_ms_ago = 0; /* the near level's: counted now */
   out->errors = r.errors + n->sub_errors;
   out->reconnects = r.reconnects + cache__rconn_reconnects(n->sub);
 }

@@ -8,6 +8,10 @@
  * connect.  Every operation carries a deadline timeout-ms (default 1000)
  * after its call.
  *
+ * entries and bytes are a sample (cache.h): DBSIZE and INFO memory on the
+ * same connection, quietly, after the first connect and at the sample
+ * timer's tick after a stats read (redis_op.h, INV(sample)).
+ *
  * INV(once): every operation is answered exactly once (redis_op.h): by its
  * request's answer (redis_conn.h: the reply, -ETIMEDOUT, -ECONNRESET,
  * -ENOTCONN, -EACCES, -EINVAL), from the next tick when the connection
@@ -55,10 +59,32 @@ static void redis_submit(cache__rstore_t *s, cache__rop_t *op, const char *key,
   cache__rcmd_free(&op->cmd); /* sent or copied: never needed again */
 }
 
+/* --- Entries and bytes --------------------------------------------------- */
+
+static void redis_sample(cache__rstore_t *s) {
+  redis_t *r = (redis_t *)s;
+  if (cache__rconn_state(r->conn) == CACHE__RCONN_DOWN)
+    return; /* the wish stays: asked again once connected */
+  cache__rsample_t *sm = cache__rsample_begin(s);
+  if (sm == NULL)
+    return;
+  cache__rsample_send(sm, r->conn, uv_now(s->uv) + r->timeout_ms);
+  cache__rsample_end(sm);
+}
+
+/* The handshake succeeded: the first sample goes ahead of what waited. */
+static void on_ready(cache__rconn_t *c, void *data) {
+  (void)c;
+  redis_t *r = data;
+  if (!r->s.sample_tried || r->s.sample_wanted)
+    redis_sample(&r->s);
+}
+
 static void redis_stats(cache_store_t *st, cache_stats_t *out) {
   redis_t *r = (redis_t *)st;
   *out = r->s.st;
   out->reconnects = cache__rconn_reconnects(r->conn);
+  cache__rsample_stats(&r->s, out);
 }
 
 static void redis_destroy(cache__rstore_t *s) {
@@ -74,6 +100,7 @@ static void redis_close(cache_store_t *st) {
   /* Every unanswered operation gets -ECANCELED from the loop (on_answer,
    * called inside this). */
   cache__rconn_close(r->conn);
+  cache__rsample_close(&r->s);
   cache__rstore_unref(&r->s);
 }
 
@@ -94,7 +121,8 @@ static int redis_open(rt_loop_t *loop, const char *url, cache_store_t **out,
   r->s.submit = redis_submit;
   r->s.destroy = redis_destroy;
   r->s.op_size = sizeof(cache__rop_t);
-  r->s.refs = 1; /* the store's own, until closed */
+  r->s.sample = redis_sample;
+  r->s.refs = 2; /* the store's own, until closed, and the sample timer */
   r->timeout_ms = u.timeout_ms;
   cache__rconn_config_t cfg = {.host = u.host,
                                .port = u.port,
@@ -103,12 +131,19 @@ static int redis_open(rt_loop_t *loop, const char *url, cache_store_t **out,
                                .timeout_ms = u.timeout_ms,
                                .name = r->s.name,
                                .error = r->s.base.error,
-                               .errlen = sizeof r->s.base.error};
+                               .errlen = sizeof r->s.base.error,
+                               .on_ready = on_ready,
+                               .data = r};
   e = cache__rconn_open(loop, &cfg, &r->conn);
   free(u.password);
   if (e < 0) {
     free(r);
     return e;
+  }
+  if (cache__rsample_init(&r->s) < 0) {
+    cache__rconn_close(r->conn); /* no callback of its runs again */
+    free(r);
+    return -ENOMEM;
   }
   *out = &r->s.base;
   return 0;

@@ -46,8 +46,14 @@
  * connections to nodes no longer in the map that have nothing pending are
  * closed.
  *
- * The refresh timer is unref'd; the waiting list's timer runs (ref'd) only
- * while operations wait: an idle store never keeps the loop alive.
+ * entries and bytes are a sample (cache.h): DBSIZE and INFO memory on
+ * every master of the slot map, quietly, summed; it fails (the figures
+ * stay) when one of them is down or does not answer.  The first is taken
+ * once the first map has come (redis_op.h, INV(sample)).
+ *
+ * The refresh and sample timers are unref'd; the waiting list's timer runs
+ * (ref'd) only while operations wait: an idle store never keeps the loop
+ * alive.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -435,6 +441,8 @@ static void refresh_end(cluster_t *cl) {
       cl->refresh_again = false;
       request_refresh(cl);
     }
+    if (cl->have_map)
+      cache__rsample_first(&cl->s);
   }
   cache__rstore_unref(&cl->s);
 }
@@ -465,8 +473,11 @@ static void refresh_step(cluster_t *cl) {
     cache__rconn_t *c = node_conn(cl, n);
     if (c == NULL || cache__rconn_state(c) == CACHE__RCONN_DOWN)
       continue;
-    if (cache__rconn_send(c, &cl->slots_cmd, false,
-                          uv_now(cl->s.uv) + cl->timeout_ms, on_slots, n) == 0)
+    /* Quiet: a refresh keeps no loop alive by itself; the operations
+     * waiting for it do, through the waiting list's timer. */
+    if (cache__rconn_send_quiet(c, &cl->slots_cmd,
+                                uv_now(cl->s.uv) + cl->timeout_ms, on_slots,
+                                n) == 0)
       return;
   }
   if (cl->why[0] == '\0')
@@ -675,6 +686,24 @@ static void cluster_submit(cache__rstore_t *s, cache__rop_t *rop,
 
 /* --- The store ------------------------------------------------------------ */
 
+/* A sample over the masters of the map (none yet: the wish stays). */
+static void cluster_sample(cache__rstore_t *s) {
+  cluster_t *cl = (cluster_t *)s;
+  if (!cl->have_map)
+    return;
+  cache__rsample_t *sm = cache__rsample_begin(s);
+  if (sm == NULL)
+    return;
+  uint64_t deadline = uv_now(s->uv) + cl->timeout_ms;
+  for (size_t i = 0; i < cl->nnodes; i++) {
+    node_t *n = cl->nodes[i];
+    if (n == NULL || !n->mapped)
+      continue;
+    cache__rsample_send(sm, node_conn(cl, n), deadline);
+  }
+  cache__rsample_end(sm);
+}
+
 static void cluster_stats(cache_store_t *st, cache_stats_t *out) {
   cluster_t *cl = (cluster_t *)st;
   *out = cl->s.st;
@@ -682,6 +711,7 @@ static void cluster_stats(cache_store_t *st, cache_stats_t *out) {
   for (size_t i = 0; i < cl->nnodes; i++)
     if (cl->nodes[i] != NULL && cl->nodes[i]->conn != NULL)
       out->reconnects += cache__rconn_reconnects(cl->nodes[i]->conn);
+  cache__rsample_stats(&cl->s, out);
 }
 
 static void cluster_destroy(cache__rstore_t *s) {
@@ -691,6 +721,8 @@ static void cluster_destroy(cache__rstore_t *s) {
   free(cl->nodes);
   free(cl->password);
   cache__rcmd_free(&cl->slots_cmd);
+  cache__rcmd_free(&cl->s.sample_cmd[0]);
+  cache__rcmd_free(&cl->s.sample_cmd[1]);
   free(cl);
 }
 
@@ -718,6 +750,7 @@ static void cluster_close(cache_store_t *st) {
   uv_close((uv_handle_t *)&cl->wake, on_timer_closed);
   uv_close((uv_handle_t *)&cl->refresh, on_timer_closed);
   uv_close((uv_handle_t *)&cl->periodic, on_timer_closed);
+  cache__rsample_close(&cl->s);
   cache__rstore_unref(&cl->s);
 }
 
@@ -809,6 +842,11 @@ static int cluster_open(rt_loop_t *loop, const char *url, cache_store_t **out,
   }
   cache__rstore_init(&cl->s, &cache_redis_cluster_type, loop,
                      "redis-cluster store");
+  cl->s.sample = cluster_sample;
+  if (cache__rsample_init(&cl->s) < 0) {
+    cluster_destroy(&cl->s);
+    return -ENOMEM;
+  }
   cl->s.submit = cluster_submit;
   cl->s.destroy = cluster_destroy;
   cl->s.op_size = sizeof(op_t);
@@ -827,7 +865,7 @@ static int cluster_open(rt_loop_t *loop, const char *url, cache_store_t **out,
   cl->refresh_ms = refresh;
   if (refresh > 0)
     uv_timer_start(&cl->periodic, on_periodic, refresh, refresh);
-  cl->s.refs = 4;      /* the store's own until closed, and the three timers */
+  cl->s.refs = 5; /* the store's own until closed, and the four timers */
   request_refresh(cl); /* the map, as soon as the loop runs */
   *out = &cl->s.base;
   return 0;

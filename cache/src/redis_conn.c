@@ -10,6 +10,16 @@
  * sent, until hiredis has run its callback (on a reply, or with NULL when
  * the context goes); `answered` says which of the two came first.
  *
+ * INV(quiet): the deadline timer is ref'd exactly while `loud` (unanswered
+ * requests made by cache__rconn_send, not cache__rconn_send_quiet) is not
+ * 0, so requests nobody waits for never keep the loop alive.
+ *
+ * INV(nul): a command buffer (cache__rcmd_t, and a waiting request's copy)
+ * has a NUL after its LEN bytes.  hiredis 0.14's redisAsyncFormattedCommand
+ * peeks at the byte after a command's first argument (`hasnext`, to spot
+ * SUBSCRIBE's channels), which for a one-argument command (DBSIZE) is past
+ * the command: the NUL makes that byte ours and defined.
+ *
  * While the connection is down a request is refused at once (-ENOTCONN from
  * cache__rconn_send), so nothing is queued forever.
  */
@@ -39,6 +49,7 @@ typedef struct req_s {
   struct req_s *prev, *next; /* the unanswered list */
   cache__rconn_t *c;
   bool answered, sent, asking;
+  bool quiet;        /* cache__rconn_send_quiet's: keeps no loop alive */
   uint64_t deadline; /* uv_now ms */
   cache__rconn_fn fn;
   void *data;
@@ -69,6 +80,7 @@ struct cache__rconn_s {
   uint64_t rng;         /* the jitter's state */
   req_t *head, *tail;   /* unanswered requests, INV(deadline) */
   size_t pending;       /* their number */
+  size_t loud;          /* those of them not quiet, INV(quiet) */
   uv_timer_t deadline;  /* armed while requests are unanswered */
   uv_timer_t reconnect; /* unref'd */
   size_t refs;          /* open timers, the context */
@@ -98,8 +110,9 @@ int cache__rcmd_add(cache__rcmd_t *m, int argc, const char *const *argv,
                     const size_t *len) {
   if (m->nparts == CACHE__RCMD_MAX_PARTS)
     return -E2BIG;
-  /* "*argc\r\n", then "$len\r\n" arg "\r\n" per argument. */
-  size_t need = 16;
+  /* "*argc\r\n", then "$len\r\n" arg "\r\n" per argument, then a NUL
+   * (INV(nul)). */
+  size_t need = 16 + 1;
   for (int i = 0; i < argc; i++)
     need += 24 + len[i] + 2;
   if (rcmd_reserve(m, need) < 0)
@@ -113,6 +126,7 @@ int cache__rcmd_add(cache__rcmd_t *m, int argc, const char *const *argv,
     *o++ = '\r';
     *o++ = '\n';
   }
+  *o = '\0'; /* INV(nul): not counted in LEN */
   m->len = (size_t)(o - m->buf);
   m->end[m->nparts++] = m->len;
   return 0;
@@ -160,6 +174,16 @@ static void notify_down(cache__rconn_t *c) {
 
 /* --- The request list ----------------------------------------------------- */
 
+/* INV(quiet). */
+static void ref_deadline(cache__rconn_t *c) {
+  if (c->closing)
+    return;
+  if (c->loud > 0)
+    uv_ref((uv_handle_t *)&c->deadline);
+  else
+    uv_unref((uv_handle_t *)&c->deadline);
+}
+
 static void unlink_req(cache__rconn_t *c, req_t *r) {
   if (r->prev != NULL)
     r->prev->next = r->next;
@@ -171,6 +195,9 @@ static void unlink_req(cache__rconn_t *c, req_t *r) {
     c->tail = r->prev;
   r->prev = r->next = NULL;
   c->pending--;
+  if (!r->quiet)
+    c->loud--;
+  ref_deadline(c);
   if (c->head == NULL)
     uv_timer_stop(&c->deadline); /* nothing to wait for: let the loop end */
 }
@@ -191,6 +218,9 @@ static void link_req(cache__rconn_t *c, req_t *r) {
   else
     c->head = r;
   c->pending++;
+  if (!r->quiet)
+    c->loud++;
+  ref_deadline(c);
 }
 
 static void free_req(req_t *r) {
@@ -322,8 +352,9 @@ static void fail_unsent(cache__rconn_t *c, int err) {
     rt_loop_after_callback(c->loop);
 }
 
-int cache__rconn_send(cache__rconn_t *c, const cache__rcmd_t *cmd, bool asking,
-                      uint64_t deadline, cache__rconn_fn fn, void *data) {
+static int send_req(cache__rconn_t *c, const cache__rcmd_t *cmd, bool asking,
+                    bool quiet, uint64_t deadline, cache__rconn_fn fn,
+                    void *data) {
   if (c->closing)
     return -ECANCELED;
   if (c->state == CACHE__RCONN_DOWN) {
@@ -334,8 +365,12 @@ int cache__rconn_send(cache__rconn_t *c, const cache__rcmd_t *cmd, bool asking,
   req_t *r = calloc(1, sizeof *r);
   if (r == NULL)
     return -ENOMEM;
-  *r = (req_t){
-      .c = c, .asking = asking, .deadline = deadline, .fn = fn, .data = data};
+  *r = (req_t){.c = c,
+               .asking = asking,
+               .quiet = quiet,
+               .deadline = deadline,
+               .fn = fn,
+               .data = data};
   if (c->state == CACHE__RCONN_READY) {
     if (send_now(c, r, cmd) < 0) {
       /* Only while the context is going (hiredis refuses then): parts
@@ -346,13 +381,15 @@ int cache__rconn_send(cache__rconn_t *c, const cache__rcmd_t *cmd, bool asking,
     }
   } else {
     cache__rcmd_t copy = {0};
-    copy.buf = malloc(cmd->len != 0 ? cmd->len : 1);
+    copy.buf = malloc(cmd->len + 1);
     if (copy.buf == NULL) {
       free(r);
       return -ENOMEM;
     }
     memcpy(copy.buf, cmd->buf, cmd->len);
-    copy.len = copy.cap = cmd->len;
+    copy.buf[cmd->len] = '\0'; /* INV(nul) */
+    copy.len = cmd->len;
+    copy.cap = cmd->len + 1;
     copy.nparts = cmd->nparts;
     memcpy(copy.end, cmd->end, sizeof copy.end);
     r->cmd = copy;
@@ -361,6 +398,16 @@ int cache__rconn_send(cache__rconn_t *c, const cache__rcmd_t *cmd, bool asking,
   if (c->head == r)
     arm(c);
   return 0;
+}
+
+int cache__rconn_send(cache__rconn_t *c, const cache__rcmd_t *cmd, bool asking,
+                      uint64_t deadline, cache__rconn_fn fn, void *data) {
+  return send_req(c, cmd, asking, false, deadline, fn, data);
+}
+
+int cache__rconn_send_quiet(cache__rconn_t *c, const cache__rcmd_t *cmd,
+                            uint64_t deadline, cache__rconn_fn fn, void *data) {
+  return send_req(c, cmd, false, true, deadline, fn, data);
 }
 
 /* --- The connection ------------------------------------------------------- */

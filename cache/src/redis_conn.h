@@ -19,7 +19,8 @@
  *
  * The socket's poll handle and the reconnect timer are unref'd: an idle
  * connection never keeps the loop alive; the deadline timer runs (ref'd)
- * only while requests are unanswered.  See cache/DESIGN.md, redis://.
+ * only while requests are unanswered (quiet ones aside: see
+ * cache__rconn_send_quiet).  See cache/DESIGN.md, redis://.
  */
 #ifndef TENURE_CACHE_REDIS_CONN_H
 #define TENURE_CACHE_REDIS_CONN_H
@@ -37,7 +38,8 @@
 /* The most commands one request sends back to back (PERSIST then EXISTS). */
 #define CACHE__RCMD_MAX_PARTS 2
 
-/* A request's commands, formatted in RESP one after the other in BUF.  Only
+/* A request's commands, formatted in RESP one after the other in BUF (with
+ * a NUL after them, not counted in LEN: redis_conn.c's INV(nul)).  Only
  * the last one's reply answers the request; those before it are sent with
  * no callback and their replies dropped. */
 typedef struct cache__rcmd_s {
@@ -103,6 +105,12 @@ int cache__rconn_open(rt_loop_t *loop, const cache__rconn_config_t *cfg,
  * (hiredis refused it). */
 int cache__rconn_send(cache__rconn_t *c, const cache__rcmd_t *cmd, bool asking,
                       uint64_t deadline, cache__rconn_fn fn, void *data);
+/* As cache__rconn_send (no ASKING), for a request nobody waits for (a
+ * stats sample): while only such requests are unanswered, the deadline
+ * timer is unref'd and does not keep the loop alive.  It is still answered
+ * exactly once (INV(once)), -ECANCELED at close included. */
+int cache__rconn_send_quiet(cache__rconn_t *c, const cache__rcmd_t *cmd,
+                            uint64_t deadline, cache__rconn_fn fn, void *data);
 
 /* Subscribe mode (a connection that does nothing else).  Sends SUBSCRIBE
  * CHANNEL on the ready connection C; FN(DATA, REPLY) then gets every push of

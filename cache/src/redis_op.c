@@ -2,8 +2,10 @@
  * commands (get is GET, set is SET key json [PX ttl], del is DEL, touch is
  * PEXPIRE, or PERSIST then EXISTS for no expiry), their answers from a
  * reply (a value parsed from the reply's copied bytes, the counters), the
- * answers that must come from the next tick, and the URL pieces redis://
- * and redis-cluster:// share.  See redis_op.h for INV(answer). */
+ * answers that must come from the next tick, the entries/bytes sample
+ * (DBSIZE and INFO memory), and the URL pieces redis:// and
+ * redis-cluster:// share.  See redis_op.h for INV(answer) and
+ * INV(sample). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdarg.h>
@@ -328,6 +330,152 @@ void cache__rstore_touch(cache_store_t *st, const char *key, size_t klen,
                          uint64_t ttl_ms, cache_done_fn fn, void *data) {
   start(st, ttl_ms != 0 ? CACHE__ROP_TOUCH : CACHE__ROP_PERSIST, key, klen,
         NULL, 0, ttl_ms, NULL, fn, data, NULL);
+}
+
+/* --- Entries and bytes, sampled ------------------------------------------- */
+
+struct cache__rsample_s {
+  cache__rstore_t *s;
+  uint64_t started_us; /* cache__now_us() when it began */
+  uint64_t entries, bytes;
+  size_t pending; /* requests unanswered, and one for the sender until end */
+  size_t asked;   /* servers asked */
+  bool failed;
+};
+
+static void on_sample_tick(uv_timer_t *t) {
+  cache__rstore_t *s = t->data;
+  if (s->sample_wanted && !s->sampling && !s->closing)
+    s->sample(s);
+}
+
+static void on_sample_timer_closed(uv_handle_t *hd) {
+  cache__rstore_unref(hd->data);
+}
+
+int cache__rsample_init(cache__rstore_t *s) {
+  static const char *const dbsize[] = {"DBSIZE"};
+  static const size_t dbsize_len[] = {6};
+  static const char *const info[] = {"INFO", "memory"};
+  static const size_t info_len[] = {4, 6};
+  if (cache__rcmd_add(&s->sample_cmd[0], 1, dbsize, dbsize_len) < 0 ||
+      cache__rcmd_add(&s->sample_cmd[1], 2, info, info_len) < 0) {
+    cache__rcmd_free(&s->sample_cmd[0]);
+    cache__rcmd_free(&s->sample_cmd[1]);
+    return -ENOMEM;
+  }
+  uv_timer_init(s->uv, &s->sample_timer);
+  s->sample_timer.data = s;
+  uv_unref((uv_handle_t *)&s->sample_timer);
+  uv_timer_start(&s->sample_timer, on_sample_tick, CACHE_SAMPLE_MS,
+                 CACHE_SAMPLE_MS);
+  return 0;
+}
+
+void cache__rsample_close(cache__rstore_t *s) {
+  cache__rcmd_free(&s->sample_cmd[0]);
+  cache__rcmd_free(&s->sample_cmd[1]);
+  uv_close((uv_handle_t *)&s->sample_timer, on_sample_timer_closed);
+}
+
+void cache__rsample_first(cache__rstore_t *s) {
+  if (!s->sample_tried && !s->sampling && !s->closing)
+    s->sample(s);
+}
+
+cache__rsample_t *cache__rsample_begin(cache__rstore_t *s) {
+  if (s->sampling || s->closing)
+    return NULL;
+  cache__rsample_t *sm = calloc(1, sizeof *sm);
+  if (sm == NULL)
+    return NULL; /* the wish stays: tried again at the next tick */
+  sm->s = s;
+  sm->started_us = cache__now_us();
+  sm->pending = 1;
+  s->sampling = true;
+  s->sample_tried = true;
+  s->sample_wanted = false;
+  s->refs++;
+  return sm;
+}
+
+/* used_memory's value in INFO's text (N bytes at P), or -1. */
+static int64_t used_memory(const char *p, size_t n) {
+  static const char key[] = "used_memory:";
+  const size_t kl = sizeof key - 1;
+  for (size_t i = 0; i + kl <= n; i++) {
+    if ((i == 0 || p[i - 1] == '\n') && memcmp(p + i, key, kl) == 0) {
+      int64_t v = 0;
+      size_t j = i + kl;
+      if (j == n || p[j] < '0' || p[j] > '9')
+        return -1;
+      for (; j < n && p[j] >= '0' && p[j] <= '9'; j++)
+        v = v * 10 + (p[j] - '0');
+      return v;
+    }
+  }
+  return -1;
+}
+
+static void sample_drop(cache__rsample_t *sm) {
+  if (--sm->pending != 0)
+    return;
+  cache__rstore_t *s = sm->s;
+  s->sampling = false;
+  if (!sm->failed && sm->asked > 0 && !s->closing) {
+    s->sample_entries = sm->entries;
+    s->sample_bytes = sm->bytes;
+    s->sampled_us = sm->started_us;
+    s->sampled = true;
+  }
+  free(sm);
+  cache__rstore_unref(s);
+}
+
+/* DBSIZE's reply is an integer, INFO's a text: each adds to its sum. */
+static void on_sample(void *data, int err, const redisReply *rep) {
+  cache__rsample_t *sm = data;
+  int64_t v = -1;
+  if (err == 0 && rep->type == REDIS_REPLY_INTEGER)
+    v = rep->integer;
+  else if (err == 0 && rep->type == REDIS_REPLY_STRING)
+    v = used_memory(rep->str, rep->len);
+  if (v < 0)
+    sm->failed = true; /* an error reply, or none: not an operation's */
+  else if (rep->type == REDIS_REPLY_INTEGER)
+    sm->entries += (uint64_t)v;
+  else
+    sm->bytes += (uint64_t)v;
+  sample_drop(sm);
+}
+
+void cache__rsample_send(cache__rsample_t *sm, cache__rconn_t *c,
+                         uint64_t deadline) {
+  cache__rstore_t *s = sm->s;
+  sm->asked++;
+  /* Down: refused at once, and the refusal would write a message. */
+  if (c == NULL || cache__rconn_state(c) == CACHE__RCONN_DOWN) {
+    sm->failed = true;
+    return;
+  }
+  for (int i = 0; i < 2; i++) {
+    if (cache__rconn_send_quiet(c, &s->sample_cmd[i], deadline, on_sample,
+                                sm) == 0)
+      sm->pending++;
+    else
+      sm->failed = true;
+  }
+}
+
+void cache__rsample_end(cache__rsample_t *sm) {
+  sample_drop(sm);
+}
+
+void cache__rsample_stats(cache__rstore_t *s, cache_stats_t *out) {
+  s->sample_wanted = true;
+  out->entries = s->sample_entries;
+  out->bytes = s->sample_bytes;
+  out->counted_ms_ago = cache__counted_ms_ago(s->sampled, s->sampled_us);
 }
 
 /* --- URLs ----------------------------------------------------------------- */

@@ -7,6 +7,12 @@
  * cache__rop_answer (from a loop callback) or cache__rop_answer_later
  * (from the next tick: inside a user's call, or at close), each of which
  * records its latency just before the callback and frees it.
+ *
+ * INV(sample): at most one stats sample (cache__rsample_t) is in flight
+ * (`sampling`); it holds one reference on the store and lives until the
+ * last of its requests is answered (redis_conn.h's INV(once), -ECANCELED
+ * at close included), then sets the figures only if every request
+ * succeeded and the store is not closing.
  */
 #ifndef TENURE_CACHE_REDIS_OP_H
 #define TENURE_CACHE_REDIS_OP_H
@@ -49,6 +55,20 @@ struct cache__rstore_s {
                  size_t klen);
   void (*destroy)(cache__rstore_t *s); /* frees it once REFS is 0 */
   size_t op_size; /* the backend's operation, which starts with rop_t */
+  /* Entries and bytes, sampled (cache.h; cache__rsample_*).  The stats
+   * call reads them and sets sample_wanted; all else is the loop's. */
+  uint64_t sample_entries, sample_bytes; /* the last sample's */
+  uint64_t sampled_us;  /* cache__now_us() when it started */
+  bool sampled;         /* a sample ever succeeded */
+  bool sample_tried;    /* one was ever started */
+  bool sample_wanted;   /* the stats were read since one last started */
+  bool sampling;        /* one is in flight, INV(sample) */
+  uv_timer_t sample_timer; /* unref'd, every CACHE_SAMPLE_MS: a reference */
+  cache__rcmd_t sample_cmd[2]; /* DBSIZE, INFO memory */
+  /* The backend's: starts a sample (cache__rsample_begin, then
+   * cache__rsample_send to each server it asks, then cache__rsample_end),
+   * or returns having started none (no server known yet; the wish stays). */
+  void (*sample)(cache__rstore_t *s);
 };
 
 enum {
@@ -104,6 +124,37 @@ void cache__rstore_touch(cache_store_t *st, const char *key, size_t klen,
 void cache__rop_answer(cache__rop_t *op, int err, const redisReply *reply);
 /* Answers OP with ERR < 0 from the next tick.  Frees OP then. */
 void cache__rop_answer_later(cache__rop_t *op, int err);
+
+/* --- Entries and bytes, sampled -------------------------------------------- */
+
+typedef struct cache__rsample_s cache__rsample_t;
+
+/* Formats S's sample commands and starts its sample timer (S's sample set;
+ * the caller counts the timer in REFS).  Returns 0, or -ENOMEM with
+ * nothing to undo. */
+int cache__rsample_init(cache__rstore_t *s);
+/* At close: frees the commands and closes the timer (it drops its
+ * reference once closed).  A sample in flight is answered by the
+ * connections' close. */
+void cache__rsample_close(cache__rstore_t *s);
+/* Starts the first sample if none was ever started (when the store first
+ * connects). */
+void cache__rsample_first(cache__rstore_t *s);
+/* A new sample, or NULL (one in flight, closing, out of memory). */
+cache__rsample_t *cache__rsample_begin(cache__rstore_t *s);
+/* Sends DBSIZE and INFO memory on C (quietly: cache__rconn_send_quiet), to
+ * be answered by DEADLINE (uv_now ms).  C NULL (out of memory) or down, or
+ * a send refused, fails the sample, without a message (the store's error
+ * is left as it is; a request sent may still time out or be lost, and then
+ * the connection writes its message as for any request). */
+void cache__rsample_send(cache__rsample_t *sm, cache__rconn_t *c,
+                         uint64_t deadline);
+/* Every server was asked: the sample ends when the last answer comes (or
+ * now, if none is awaited).  Not a GC point, and no user callback runs. */
+void cache__rsample_end(cache__rsample_t *sm);
+/* The stats call's part: entries, bytes and counted_ms_ago into OUT, and a
+ * sample wanted at the next tick. */
+void cache__rsample_stats(cache__rstore_t *s, cache_stats_t *out);
 
 /* --- URLs ----------------------------------------------------------------- */
 

@@ -261,6 +261,27 @@ static inline int scale_ms(int ms) {
   return test_under_valgrind() ? ms * 8 : ms;
 }
 
+/* Reads ST's stats into *OUT, running the loop meanwhile, until they come
+ * from a sample that started after SINCE_MS (rt_test_now_ms) or BOUND_MS
+ * have passed.  Returns whether such a sample came.  (counted_ms_ago is
+ * whole ms, rounded down, read after `now`: counted + 1 <= now - SINCE
+ * means the sample started after SINCE.) */
+static inline bool stats_sampled_after(env_t *e, cache_store_t *st,
+                                       double since_ms, int bound_ms,
+                                       cache_stats_t *out) {
+  double end = rt_test_now_ms() + bound_ms;
+  for (;;) {
+    double now = rt_test_now_ms();
+    cache_stats(st, out);
+    if (out->counted_ms_ago != UINT64_MAX &&
+        (double)out->counted_ms_ago + 1 <= now - since_ms)
+      return true;
+    if (now > end)
+      return false;
+    pump(e, 50);
+  }
+}
+
 /* --- Store fixtures: one per backend ------------------------------------- */
 
 /* A backend under test: what it needs installed, how to start its servers

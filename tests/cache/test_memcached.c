@@ -10,7 +10,9 @@
  * items timed out on it, back after retry-s), a paused server alone
  * (-ETIMEDOUT within timeout-ms, the late
  * result dropped, the connection not reused out of step), close with
- * operations in flight (-ECANCELED), no server at all, bad URLs.  Skipped
+ * operations in flight (-ECANCELED), no server at all, bad URLs; entries
+ * and bytes sampled (the sums over both servers, after deletes, a killed
+ * server leaving the figures, close with a sample in flight).  Skipped
  * when memcached is not installed. */
 #include <openssl/evp.h>
 
@@ -708,6 +710,119 @@ static void test_memcached_urls(void **state) {
   rt_runtime_destroy(rt);
 }
 
+/* --- Entries and bytes (sampled) ------------------------------------------ */
+
+static long long stat_of(int port, const char *name) {
+  char out[8192], key[64];
+  raw(port, "stats\r\n", out, sizeof out);
+  snprintf(key, sizeof key, "\nSTAT %s ", name);
+  const char *p = strstr(out, key);
+  assert_non_null(p);
+  return strtoll(p + strlen(key), NULL, 10);
+}
+
+/* entries and bytes: the sums of curr_items and bytes over the pool. */
+static void test_memcached_entries_bytes(void **state) {
+  (void)state;
+  SKIP_WITHOUT_MEMCACHED();
+  int ports[2] = {free_port(), 0};
+  pid_t a = start_memcached(ports[0]);
+  ports[1] = free_port();
+  pid_t b = start_memcached(ports[1]);
+  env_t e;
+  env_init(&e);
+  e.st = pool(&e, ports, 2, "");
+  cache_stats_t st;
+  cache_stats(e.st, &st);
+  assert_int_equal(st.counted_ms_ago, UINT64_MAX); /* none yet */
+  assert_int_equal(st.entries, 0);
+  enum { N = 150, GONE = 60 };
+  for (int i = 0; i < N; i++) {
+    char key[16];
+    key_of(i, key, sizeof key);
+    set(&e, key, "{\"n\":1}", 0, 0);
+  }
+  double t = rt_test_now_ms();
+  assert_true(stats_sampled_after(&e, e.st, t, scale_ms(5000), &st));
+  long na = curr_items(ports[0]), nb = curr_items(ports[1]);
+  assert_true(na > 0 && nb > 0); /* both servers hold some */
+  assert_int_equal(st.entries, N);
+  assert_int_equal(st.entries, (uint64_t)(na + nb));
+  assert_int_equal(st.bytes,
+                   (uint64_t)(stat_of(ports[0], "bytes") +
+                              stat_of(ports[1], "bytes")));
+  assert_true(st.bytes > 0);
+  for (int i = 0; i < GONE; i++) {
+    char key[16];
+    key_of(i, key, sizeof key);
+    del(&e, key);
+  }
+  t = rt_test_now_ms();
+  assert_true(stats_sampled_after(&e, e.st, t, scale_ms(5000), &st));
+  assert_int_equal(st.entries, N - GONE);
+  /* Samples are no operations. */
+  assert_int_equal(st.errors, 0);
+  assert_int_equal(st.sets, N);
+  assert_int_equal(st.deletes, GONE);
+  cache_close(e.st);
+  env_done(&e);
+  stop_server(a);
+  stop_server(b);
+}
+
+/* A sample against a server killed leaves the figures and counts no error,
+ * without a hang; the server back (empty), the next says so; close with a
+ * sample in flight (the server paused) is clean. */
+static void test_memcached_sample_faults(void **state) {
+  (void)state;
+  SKIP_WITHOUT_MEMCACHED();
+  int port = free_port();
+  pid_t pid = start_memcached(port);
+  env_t e;
+  env_init(&e);
+  char fmt[96];
+  snprintf(fmt, sizeof fmt,
+           "memcached://127.0.0.1:%%d?timeout-ms=%d&retry-s=1",
+           scale_ms(2000));
+  e.st = store(&e, fmt, port);
+  enum { N = 40 };
+  for (int i = 0; i < N; i++) {
+    char key[16];
+    key_of(i, key, sizeof key);
+    set(&e, key, "1", 0, 0);
+  }
+  cache_stats_t st;
+  double t = rt_test_now_ms();
+  assert_true(stats_sampled_after(&e, e.st, t, scale_ms(5000), &st));
+  assert_int_equal(st.entries, N);
+  uint64_t bytes = st.bytes;
+  stop_server(pid);
+  for (int i = 0; i < 25; i++) {
+    pump(&e, 100);
+    cache_stats(e.st, &st);
+    assert_int_equal(st.entries, N);
+    assert_int_equal(st.bytes, bytes);
+  }
+  double t0 = rt_test_now_ms();
+  rt_loop_run(e.loop); /* no hang: a sample refused comes back at once */
+  assert_true(rt_test_now_ms() - t0 < scale_ms(500));
+  assert_true(st.counted_ms_ago >= 2 * CACHE_SAMPLE_MS);
+  assert_int_equal(st.errors, 0);
+  pid = start_memcached(port);
+  t = rt_test_now_ms();
+  assert_true(stats_sampled_after(&e, e.st, t, scale_ms(8000), &st));
+  assert_int_equal(st.entries, 0);
+  assert_int_equal(st.errors, 0);
+  /* Paused: the sample's worker waits within timeout-ms; closed meanwhile,
+   * the store goes once it is back. */
+  pause_server(pid);
+  cache_stats(e.st, &st);
+  pump(&e, CACHE_SAMPLE_MS + 100);
+  cache_close(e.st);
+  env_done(&e);
+  stop_server(pid);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
@@ -720,6 +835,8 @@ int main(void) {
       cmocka_unit_test(test_memcached_timeout),
       cmocka_unit_test(test_memcached_no_server),
       cmocka_unit_test(test_memcached_urls),
+      cmocka_unit_test(test_memcached_entries_bytes),
+      cmocka_unit_test(test_memcached_sample_faults),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,8 +4,10 @@
  * fails clearly), the server killed mid-load (pending commands
  * -ECONNRESET, new ones -ENOTCONN at once, then a reconnect once it is
  * back), a paused server (-ETIMEDOUT within timeout-ms, the late reply
- * ignored), close with commands in flight (-ECANCELED), bad URLs.  Skipped
- * when redis-server is not installed. */
+ * ignored), close with commands in flight (-ECANCELED), bad URLs; entries
+ * and bytes sampled (DBSIZE of the db, used_memory; after deletes; a
+ * paused or killed server leaves the figures; close with a sample in
+ * flight).  Skipped when redis-server is not installed. */
 #include "store_test.h"
 
 #define SKIP_WITHOUT_REDIS()                                                   \
@@ -337,6 +339,137 @@ static void test_redis_bad_urls(void **state) {
   rt_runtime_destroy(rt);
 }
 
+/* --- Entries and bytes (sampled) ------------------------------------------ */
+
+static void set_many(env_t *e, cache_store_t *st, const char *prefix, int from,
+                     int to) {
+  for (int i = from; i < to; i++) {
+    char key[32];
+    snprintf(key, sizeof key, "%s%d", prefix, i);
+    assert_int_equal(set_in(e, st, key, "{\"n\":1}", 0), 0);
+  }
+}
+
+static void del_many(env_t *e, const char *prefix, int from, int to) {
+  for (int i = from; i < to; i++) {
+    char key[32];
+    snprintf(key, sizeof key, "%s%d", prefix, i);
+    seen_t d = {0};
+    cache_del(e->st, key, strlen(key), on_done, &d);
+    rt_loop_run(e->loop);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(d.err, 0);
+  }
+}
+
+/* entries is DBSIZE of the URL's db, bytes the server's used_memory: a
+ * sample taken once connected (no stats read needed), then after reads
+ * once CACHE_SAMPLE_MS has passed. */
+static void test_redis_entries_bytes(void **state) {
+  (void)state;
+  SKIP_WITHOUT_REDIS();
+  int port = free_port();
+  pid_t pid = start_redis(port, NULL);
+  env_t e;
+  env_init(&e);
+  e.st = store(&e, "redis://127.0.0.1:%d/2", port);
+  /* The first sample, once connected, with no read asking for it. */
+  pump(&e, scale_ms(300));
+  cache_stats_t st;
+  cache_stats(e.st, &st);
+  assert_true(st.counted_ms_ago != UINT64_MAX);
+  assert_true(st.counted_ms_ago <= (uint64_t)scale_ms(300) + 50);
+  assert_int_equal(st.entries, 0);
+  assert_true(st.bytes > 0);
+  /* Keys in db 2, and some in db 0 that db 2's count does not see. */
+  enum { N = 120, GONE = 45 };
+  set_many(&e, e.st, "eb:", 0, N);
+  cache_store_t *db0 = store(&e, "redis://127.0.0.1:%d", port);
+  set_many(&e, db0, "other:", 0, 7);
+  double t = rt_test_now_ms();
+  assert_true(stats_sampled_after(&e, e.st, t, scale_ms(5000), &st));
+  assert_int_equal(st.entries, N);
+  assert_true(st.bytes > 0);
+  cache_stats_t s0;
+  t = rt_test_now_ms();
+  assert_true(stats_sampled_after(&e, db0, t, scale_ms(5000), &s0));
+  assert_int_equal(s0.entries, 7);
+  assert_true(s0.bytes > 0);
+  cache_close(db0);
+  /* Deleted: the count drops. */
+  del_many(&e, "eb:", 0, GONE);
+  t = rt_test_now_ms();
+  assert_true(stats_sampled_after(&e, e.st, t, scale_ms(5000), &st));
+  assert_int_equal(st.entries, N - GONE);
+  /* Samples are no operations. */
+  assert_int_equal(st.errors, 0);
+  assert_int_equal(st.sets, N);
+  assert_int_equal(st.deletes, GONE);
+  cache_close(e.st);
+  env_done(&e);
+  stop_server(pid);
+}
+
+/* A sample that fails (the server paused past timeout-ms, then killed)
+ * leaves the figures, counts no error, keeps no loop alive; close with one
+ * in flight is clean. */
+static void test_redis_sample_faults(void **state) {
+  (void)state;
+  SKIP_WITHOUT_REDIS();
+  int port = free_port();
+  pid_t pid = start_redis(port, NULL);
+  env_t e;
+  env_init(&e);
+  char fmt[64];
+  snprintf(fmt, sizeof fmt, "redis://127.0.0.1:%%d?timeout-ms=%d",
+           scale_ms(3000));
+  e.st = store(&e, fmt, port);
+  enum { N = 30 };
+  set_many(&e, e.st, "f:", 0, N);
+  cache_stats_t st;
+  double t = rt_test_now_ms();
+  assert_true(stats_sampled_after(&e, e.st, t, scale_ms(5000), &st));
+  assert_int_equal(st.entries, N);
+  uint64_t bytes = st.bytes;
+  /* Paused: the next sample goes out at the tick and waits, quietly. */
+  pause_server(pid);
+  cache_stats(e.st, &st);
+  pump(&e, CACHE_SAMPLE_MS + 300);
+  double t0 = rt_test_now_ms();
+  rt_loop_run(e.loop); /* nothing but the sample: returns at once */
+  assert_true(rt_test_now_ms() - t0 < scale_ms(200));
+  cache_stats(e.st, &st);
+  assert_int_equal(st.entries, N);
+  assert_int_equal(st.bytes, bytes);
+  assert_true(st.counted_ms_ago >= CACHE_SAMPLE_MS);
+  /* Killed with it in flight (no SIGCONT first: the reply would go out):
+   * lost, the figures stay, no error. */
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  for (int i = 0; i < 25; i++) {
+    pump(&e, 100);
+    cache_stats(e.st, &st);
+    assert_int_equal(st.entries, N);
+    assert_int_equal(st.bytes, bytes);
+  }
+  assert_true(st.counted_ms_ago >= 2 * CACHE_SAMPLE_MS);
+  assert_int_equal(st.errors, 0);
+  /* Back (empty): the next sample says so. */
+  pid = start_redis(port, NULL);
+  t = rt_test_now_ms();
+  assert_true(stats_sampled_after(&e, e.st, t, scale_ms(8000), &st));
+  assert_int_equal(st.entries, 0);
+  assert_int_equal(st.errors, 0);
+  /* Close with a sample in flight (paused): -ECANCELED to no one, the
+   * memory freed (valgrind and ASan check). */
+  pause_server(pid);
+  cache_stats(e.st, &st);
+  pump(&e, CACHE_SAMPLE_MS + 100);
+  cache_close(e.st);
+  env_done(&e);
+  stop_server(pid);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
@@ -347,6 +480,8 @@ int main(void) {
       cmocka_unit_test(test_redis_timeout),
       cmocka_unit_test(test_redis_no_server),
       cmocka_unit_test(test_redis_bad_urls),
+      cmocka_unit_test(test_redis_entries_bytes),
+      cmocka_unit_test(test_redis_sample_faults),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

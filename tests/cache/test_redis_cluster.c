@@ -8,7 +8,9 @@
  * get, set, del and touch); redis-cli --cluster reshard while a stream of
  * sets and gets runs (every acknowledged set read back, every operation
  * answered once, none failed); a paused master (-ETIMEDOUT within
- * timeout-ms, other masters unaffected); AUTH; a seed down at open; no
+ * timeout-ms, other masters unaffected); entries and bytes sampled (the
+ * sums of DBSIZE and used_memory over the masters; close with a sample in
+ * flight); AUTH; a seed down at open; no
  * cluster at all, or a plain server; a master SIGKILLed (its keys fail
  * clearly and promptly until its replica is promoted, then answer again,
  * with what was replicated before the kill); bad URLs.  Skipped when
@@ -1081,6 +1083,85 @@ static void test_cluster_paused_master(void **state) {
   wait_state_ok(10);
 }
 
+/* --- Entries and bytes (sampled) ------------------------------------------ */
+
+/* Polls ST's stats until a sample started within the last 20 ms (one of
+ * the sample timer's ticks just went): the next is about CACHE_SAMPLE_MS
+ * away. */
+static void wait_tick(env_t *e, cache_store_t *st) {
+  cache_stats_t x;
+  for (int i = 0; i < 400; i++) {
+    cache_stats(st, &x);
+    if (x.counted_ms_ago <= 20)
+      return;
+    pump(e, 5);
+  }
+  fail_msg("no sample for 2 s");
+}
+
+/* entries and bytes: the sums of DBSIZE and used_memory over the masters;
+ * close with a sample in flight (one master paused) is clean. */
+static void test_cluster_entries_bytes(void **state) {
+  (void)state;
+  SKIP_WITHOUT_CLUSTER();
+  int ms[MASTERS];
+  masters(ms);
+  for (int i = 0; i < MASTERS; i++)
+    ok(ms[i], "FLUSHALL");
+  env_t e;
+  env_init(&e);
+  e.st = open_all(&e, "?timeout-ms=300");
+  enum { N = 300, GONE = 100 };
+  for (int i = 0; i < N; i++) {
+    char key[32];
+    snprintf(key, sizeof key, "eb:%d", i);
+    set(&e, key, "{\"n\":1}", 0, 0);
+  }
+  cache_stats_t st;
+  double t = rt_test_now_ms();
+  assert_true(stats_sampled_after(&e, e.st, t, scale_ms(5000), &st));
+  long long keys = 0, used = 0;
+  for (int i = 0; i < MASTERS; i++) {
+    long long n = cmd_int(ms[i], "DBSIZE", NULL);
+    assert_true(n > 0); /* every master holds some */
+    keys += n;
+    used += info_field(ms[i], "memory", "used_memory");
+  }
+  assert_int_equal(keys, N);
+  assert_int_equal(st.entries, N);
+  /* The sum over three masters, not one's (each about a third of it). */
+  print_message("bytes %llu, masters' used_memory %lld\n",
+                (unsigned long long)st.bytes, used);
+  assert_true(st.bytes > (uint64_t)used / 2);
+  assert_true(st.bytes < (uint64_t)used * 2);
+  for (int i = 0; i < GONE; i++) {
+    char key[32];
+    snprintf(key, sizeof key, "eb:%d", i);
+    seen_t d = {0};
+    cache_del(e.st, key, strlen(key), on_done, &d);
+    rt_loop_run(e.loop);
+    assert_int_equal(d.err, 0);
+  }
+  t = rt_test_now_ms();
+  assert_true(stats_sampled_after(&e, e.st, t, scale_ms(5000), &st));
+  assert_int_equal(st.entries, N - GONE);
+  assert_int_equal(st.errors, 0);
+  /* One master paused just before a tick (briefly: well under
+   * cluster-node-timeout): the sample waits on it, and the store is closed
+   * with it in flight. */
+  wait_tick(&e, e.st);
+  pid_t paused = node_on(ms[0])->pid;
+  pump(&e, CACHE_SAMPLE_MS - 150);
+  kill(paused, SIGSTOP);
+  pump(&e, 250);
+  cache_stats(e.st, &st);
+  assert_int_equal(st.entries, N - GONE); /* the last figures */
+  cache_close(e.st);
+  kill(paused, SIGCONT);
+  env_done(&e);
+  wait_state_ok(10);
+}
+
 static void test_cluster_auth(void **state) {
   (void)state;
   SKIP_WITHOUT_CLUSTER();
@@ -1476,6 +1557,7 @@ int main(void) {
       cmocka_unit_test(test_cluster_reshard_under_traffic),
       cmocka_unit_test(test_cluster_periodic_refresh),
       cmocka_unit_test(test_cluster_paused_master),
+      cmocka_unit_test(test_cluster_entries_bytes),
       cmocka_unit_test(test_cluster_auth),
       cmocka_unit_test(test_cluster_seeds),
       cmocka_unit_test(test_cluster_paused_master_failover),

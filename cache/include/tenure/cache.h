@@ -66,8 +66,11 @@ typedef struct cache_stats_s {
   uint64_t evictions;   /* entries dropped to stay within the bounds */
   uint64_t expirations; /* entries dropped because their TTL passed */
   uint64_t errors, reconnects;
-  uint64_t entries;     /* now */
-  uint64_t bytes;       /* now, as the store counts them */
+  /* What the store holds, as it counts it (see "Entries and bytes" below):
+   * counted now for memory:// (and near+redis://'s near level); the last
+   * sample, counted_ms_ago old, for the remote stores. */
+  uint64_t entries;
+  uint64_t bytes;
   uint64_t max_entries, max_bytes; /* bounds; 0 none */
   /* Latency from an operation's call to its answer, errors included, of
    * one operation in 8, over about the last CACHE_LATENCY_WINDOW of those (the counts are halved
@@ -79,7 +82,47 @@ typedef struct cache_stats_s {
   /* near+redis://: the hits answered from this process's near copies
    * (counted in hits too); 0 for other stores. */
   uint64_t near_hits;
+  /* How old entries and bytes are, in ms: 0 when counted now
+   * (memory://), the age of the last sample that succeeded for the remote
+   * stores, UINT64_MAX when none has (both are then 0).  0 for
+   * near+redis://, whose entries and bytes are its near level's, counted
+   * now (see below).  Appended last, so the struct only grows. */
+  uint64_t counted_ms_ago;
 } cache_stats_t;
+
+/* Entries and bytes.  memory:// counts them as they change.  A remote
+ * store cannot count them inside the (synchronous) stats call, so it
+ * reports a sample: the figures the servers gave when last asked.
+ *
+ *   redis://          entries: DBSIZE of the URL's db; bytes: used_memory
+ *                     from INFO memory, the whole server's memory as Redis
+ *                     counts it (all dbs, overhead included, shared with
+ *                     every other client of that server), not this
+ *                     store's alone.
+ *   redis-cluster://  the sums of DBSIZE and used_memory over the masters
+ *                     of the slot map.
+ *   memcached://      the sums of curr_items and bytes (the `stats`
+ *                     command) over the pool's servers in the ring: a
+ *                     server out of it (taken out as down) is left out;
+ *                     one in it that does not answer fails the sample.
+ *   near+redis://     its near level's, counted now (what this process
+ *                     holds), not Redis's; counted_ms_ago 0.
+ *
+ * When: a sample is taken once the store first connects; after that,
+ * reading the stats asks for one, and the store starts it from the loop at
+ * its next CACHE_SAMPLE_MS tick (an unref'd timer) unless one is in flight;
+ * its figures serve the reads after it.  So a store read now and then
+ * shows figures at most about 2 * CACHE_SAMPLE_MS old, and one never read
+ * sends nothing after its first sample.  A sample's age is counted from
+ * when it started (its figures are no older).  A sample that fails (a
+ * server down, no answer within timeout-ms, an error reply) leaves the
+ * previous figures and their age, and is not an operation: it counts in
+ * no counter (errors included) and answers no one.  A Redis sample never
+ * keeps the loop alive (its requests are quiet); a memcached one holds it
+ * while its work item runs, as an operation does (within timeout-ms per
+ * server).  Close cancels one in flight like any unanswered operation.
+ * The stats call itself only reads (and notes the wish): it starts no I/O. */
+#define CACHE_SAMPLE_MS 1000u
 
 #define CACHE_LATENCY_WINDOW 65536u
 /* The histogram's buckets: 8 per power of two of microseconds, from 0 to
