@@ -189,21 +189,73 @@ static bool ieq(const char *a, size_t n, const char *lit) {
   return true;
 }
 
+/* Is C allowed in a reg-name (RFC 3986 3.2.2: unreserved / sub-delims;
+ * pct-encoded is checked apart)? */
+static bool reg_name_char(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+    return true;
+  return c != '\0' && strchr("-._~!$&'()*+,;=", c) != NULL;
+}
+
+static bool hex_digit(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+         (c >= 'A' && c <= 'F');
+}
+
+/* Is V (VL bytes) a valid Host field value (RFC 9112 3.2: uri-host
+ * [ ":" port ], where uri-host is an IP-literal in brackets, an IPv4
+ * address or a reg-name, and port is digits; empty when the target has no
+ * authority)?  An IP-literal's inside is checked only for its alphabet
+ * (hex digits, ':', '.', and IPvFuture's "v" unreserved / sub-delims). */
+static bool host_valid(const char *v, size_t vl) {
+  size_t i = 0;
+  if (vl > 0 && v[0] == '[') {
+    for (i = 1; i < vl && v[i] != ']'; i++)
+      if (!reg_name_char(v[i]) && v[i] != ':')
+        return false;
+    if (i == vl || i == 1)
+      return false; /* no ']', or "[]" */
+    i++;
+  } else {
+    while (i < vl && v[i] != ':') {
+      if (v[i] == '%') {
+        if (i + 2 >= vl || !hex_digit(v[i + 1]) || !hex_digit(v[i + 2]))
+          return false;
+        i += 3;
+        continue;
+      }
+      if (!reg_name_char(v[i]))
+        return false;
+      i++;
+    }
+  }
+  if (i == vl)
+    return true;
+  if (v[i] != ':')
+    return false;
+  for (i++; i < vl; i++)
+    if (v[i] < '0' || v[i] > '9')
+      return false;
+  return true;
+}
+
 /* The framing checks llhttp leaves to us.  The head is handed to on_head
  * only from feed, after the bytes that ended it were checked (head_end):
  * on_headers_complete pauses llhttp every time. */
 static int on_headers_complete(llhttp_t *ll) {
   rt_http_parser_t *p = of(ll);
   size_t hosts = 0, tes = 0;
-  bool te_chunked_only = true;
+  bool te_chunked_only = true, host_ok = true;
   for (size_t i = 0; i < p->nhdr; i++) {
     const char *name = p->buf + p->hdr[i].name;
     size_t nl = p->hdr[i].name_len;
     const char *v = p->buf + p->hdr[i].value;
     size_t vl = p->hdr[i].value_len;
     rt__trim_ows(&v, &vl);
-    if (ieq(name, nl, "host"))
+    if (ieq(name, nl, "host")) {
       hosts++;
+      host_ok = host_ok && host_valid(v, vl);
+    }
     else if (ieq(name, nl, "transfer-encoding")) {
       tes++;
       if (!ieq(v, vl, "chunked"))
@@ -224,6 +276,11 @@ static int on_headers_complete(llhttp_t *ll) {
     return fail(p, 400, "malformed Transfer-Encoding");
   if (ll->http_minor >= 1 && hosts != 1)
     return fail(p, 400, hosts == 0 ? "missing Host" : "repeated Host");
+  /* RFC 9112 3.2: a Host with an invalid value is a 400, in any version
+   * (a request in absolute-form too: its Host is ignored, not its
+   * syntax). */
+  if (!host_ok)
+    return fail(p, 400, "invalid Host");
   if ((ll->flags & F_CONTENT_LENGTH) && ll->content_length > 0 &&
       ll->content_length > p->lim.max_body_bytes)
     return fail(p, 413, "payload too large");

@@ -238,6 +238,17 @@ static void test_http_parser_bad_framing(void **state) {
       {"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, 0},
       {"GET / HTTP/1.1\r\n\r\n", 400, 0},
       {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, 0},
+      /* RFC 9112 3.2: a Host with an invalid value is a 400 (MUST). */
+      {"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400, 0},
+      {"GET / HTTP/1.1\r\nHost: user@h\r\n\r\n", 400, 0},
+      {"GET / HTTP/1.1\r\nHost: h:80x\r\n\r\n", 400, 0},
+      {"GET / HTTP/1.1\r\nHost: h:80:81\r\n\r\n", 400, 0},
+      {"GET / HTTP/1.1\r\nHost: h/p\r\n\r\n", 400, 0},
+      {"GET / HTTP/1.1\r\nHost: h%zz\r\n\r\n", 400, 0},
+      {"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400, 0},
+      {"GET / HTTP/1.1\r\nHost: []\r\n\r\n", 400, 0},
+      {"GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", 400, 0},
+      {"GET / HTTP/1.0\r\nHost: a\"b\r\n\r\n", 400, 0},
       {"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505, 0},
       /* Found by fuzz_request: llhttp 8.1 ends a head at CR LF CR and any
        * byte, and does not read "chunked<TAB>" as chunked (the two layers
@@ -273,6 +284,30 @@ static void test_http_parser_bad_framing(void **state) {
     size_t used;
     assert_int_equal(rt_http_parser_feed(p, next, strlen(next), &used),
                      -EPROTO);
+    rt_http_parser_destroy(p);
+  }
+}
+
+/* Every form RFC 9112 3.2 allows for Host is read, not refused: a
+ * reg-name (with pct-encoding and sub-delims), an IPv4 address, an IPv6 or
+ * IPvFuture literal, each with or without a port (an empty port too), and
+ * an empty value. */
+static void test_http_parser_valid_hosts(void **state) {
+  (void)state;
+  static const char *const hosts[] = {
+      "example.com", "example.com:8080", "127.0.0.1:80", "[::1]",
+      "[::1]:7000", "[v1.fe80::a+en1]", "a-b_c~d.e", "x%41y", "h:",
+      "!$&'()*+,;=", "", " h ", "H.EXAMPLE"};
+  for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) {
+    char req[256];
+    snprintf(req, sizeof req, "GET / HTTP/1.1\r\nHost:%s\r\n\r\n",
+             hosts[i]);
+    seen_t s;
+    rt_http_parser_t *p = parser(&s, NULL);
+    int r = feed_all(p, req, strlen(req), 0);
+    if (r != 1 || s.completes != 1)
+      fail_msg("Host '%s': feed %d, status %d", hosts[i], r,
+               rt_http_parser_error(p, NULL));
     rt_http_parser_destroy(p);
   }
 }
@@ -421,6 +456,7 @@ int main(void) {
       cmocka_unit_test(test_http_parser_pipelining),
       cmocka_unit_test(test_http_parser_every_split),
       cmocka_unit_test(test_http_parser_bad_framing),
+      cmocka_unit_test(test_http_parser_valid_hosts),
       cmocka_unit_test(test_http_parser_limits),
       cmocka_unit_test(test_http_parser_eof),
       cmocka_unit_test(test_http_parser_pause_at_head),
