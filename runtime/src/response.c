@@ -650,19 +650,29 @@ static int parse_range(const char *r, int64_t size, int64_t *from,
   return 1;
 }
 
-/* True when an If-None-Match list names ETAG (weak comparison) or is "*". */
-static bool etag_matches(const char *list, const char *etag) {
-  if (strchr(list, '*') != NULL)
+/* True when the list of entity tags LIST (an If-Match or If-None-Match
+ * value) is "*" or names ETAG: by the weak comparison (RFC 9110 8.8.3.2:
+ * the opaque tags are equal, either may be weak), or the strong one when
+ * STRONG (both must be strong). */
+static bool etag_matches(const char *list, const char *etag, bool strong) {
+  const char *l = list;
+  while (*l == ' ')
+    l++;
+  if (l[0] == '*')
     return true;
-  const char *e = etag[0] == 'W' ? etag + 2 : etag;
+  bool etag_weak = etag[0] == 'W' && etag[1] == '/';
+  if (strong && etag_weak)
+    return false;
+  const char *e = etag_weak ? etag + 2 : etag;
   size_t el = strlen(e);
-  for (const char *p = list; *p;) {
+  for (const char *p = l; *p;) {
     while (*p == ' ' || *p == ',')
       p++;
-    if (p[0] == 'W' && p[1] == '/')
+    bool weak = p[0] == 'W' && p[1] == '/';
+    if (weak)
       p += 2;
-    if (strncmp(p, e, el) == 0 && (p[el] == '\0' || p[el] == ',' ||
-                                   p[el] == ' '))
+    if ((!strong || !weak) && strncmp(p, e, el) == 0 &&
+        (p[el] == '\0' || p[el] == ',' || p[el] == ' '))
       return true;
     while (*p && *p != ',')
       p++;
@@ -701,8 +711,11 @@ int rt_res_send_file(rt_value_t *req, const char *path) {
     close(fd);
     return -EACCES;
   }
+  /* A strong validator, as nginx's: the size and the modification time in
+   * ms change with the file's bytes (If-Match and If-Range compare
+   * strongly: a weak tag would never match them). */
   char etag[64], lm[64];
-  snprintf(etag, sizeof etag, "W/\"%llx-%llx\"", (unsigned long long)st.st_size,
+  snprintf(etag, sizeof etag, "\"%llx-%llx\"", (unsigned long long)st.st_size,
            (unsigned long long)st.st_mtim.tv_sec * 1000 +
                (unsigned long long)st.st_mtim.tv_nsec / 1000000);
   struct tm tm;
@@ -712,12 +725,31 @@ int rt_res_send_file(rt_value_t *req, const char *path) {
   rt_res_set_header(req, "Last-Modified", lm);
   rt_res_set_header(req, "Accept-Ranges", "bytes");
   default_type(req, rt_mime_type(path));
-  /* Conditional requests (RFC 9110 13.2.2: If-None-Match first). */
+  /* Conditional requests, in RFC 9110 13.2.2's order: If-Match (strong),
+   * else If-Unmodified-Since (a valid date), each a 412 when false; then
+   * If-None-Match (weak), else If-Modified-Since, each a 304 when the
+   * file has not changed. */
+  rt_value_t im = rt_req_header(*req, "if-match");
+  rt_value_t ius = rt_req_header(*req, "if-unmodified-since");
+  bool failed = false;
+  if (rt_is_string(im)) {
+    failed = !etag_matches(rt_string_data(im), etag, true);
+  } else if (rt_is_string(ius)) {
+    time_t t = parse_http_date(rt_string_data(ius));
+    failed = t != (time_t)-1 && st.st_mtim.tv_sec > t;
+  }
+  if (failed) {
+    close(fd);
+    rt_res_remove_header(req, "Content-Type");
+    ex->status = 412;
+    res_begin(ex, 0);
+    return res_done(ex);
+  }
   rt_value_t inm = rt_req_header(*req, "if-none-match");
   rt_value_t ims = rt_req_header(*req, "if-modified-since");
   bool not_modified = false;
   if (rt_is_string(inm))
-    not_modified = etag_matches(rt_string_data(inm), etag);
+    not_modified = etag_matches(rt_string_data(inm), etag, false);
   else if (rt_is_string(ims)) {
     time_t t = parse_http_date(rt_string_data(ims));
     not_modified = t != (time_t)-1 && st.st_mtim.tv_sec <= t;

@@ -871,6 +871,47 @@ static void test_server_files(void **state) {
            "GET /file HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: %s\r\n\r\n",
            lm);
   expect(p, req, 304, "");
+  /* RFC 9110 13.2.2: If-Match (strong comparison) and If-Unmodified-Since
+   * first, a 412 when false; If-None-Match compares weakly. */
+  assert_true(etag[0] == '"'); /* a strong validator */
+  static const struct {
+    const char *fmt; /* one %s: the ETag or the Last-Modified date */
+    bool use_lm;
+    int status;
+  } conds[] = {
+      {"If-Match: %s", false, 200},
+      {"If-Match: \"nope\", %s", false, 200},
+      {"If-Match: *", false, 200},
+      {"If-Match: \"nope\"", false, 412},
+      {"If-Match: W/%s", false, 412}, /* weak never matches strongly */
+      {"If-Unmodified-Since: %s", true, 200},
+      {"If-Unmodified-Since: Mon, 01 Jan 1990 00:00:00 GMT", false, 412},
+      {"If-Unmodified-Since: not a date", false, 200},
+      {"If-Match: %s\r\nIf-Unmodified-Since: Mon, 01 Jan 1990 00:00:00 GMT",
+       false, 200}, /* If-Match decides alone */
+      {"If-None-Match: W/%s", false, 304},
+      {"If-None-Match: \"a\", %s", false, 304},
+      {"If-None-Match: \"nope\"", false, 200},
+      {"If-None-Match: \"nope\"\r\nIf-Modified-Since: %s", true, 200},
+      {"If-Match: \"nope\"\r\nIf-None-Match: *", false, 412},
+  };
+  for (size_t i = 0; i < sizeof conds / sizeof conds[0]; i++) {
+    char hdr[256];
+    snprintf(hdr, sizeof hdr, conds[i].fmt, conds[i].use_lm ? lm : etag);
+    snprintf(req, sizeof req, "GET /file HTTP/1.1\r\nHost: x\r\n%s\r\n\r\n",
+             hdr);
+    expect(p, req, conds[i].status, NULL);
+  }
+  /* If-Range: the Range only while the tag (strong) or date still holds. */
+  snprintf(req, sizeof req,
+           "GET /file HTTP/1.1\r\nHost: x\r\nRange: bytes=10-14\r\n"
+           "If-Range: %s\r\n\r\n",
+           etag);
+  expect(p, req, 206, "01234");
+  expect(p,
+         "GET /file HTTP/1.1\r\nHost: x\r\nRange: bytes=10-14\r\n"
+         "If-Range: \"old\"\r\n\r\n",
+         200, NULL);
   expect(p, "GET /file HTTP/1.1\r\nHost: x\r\nRange: bytes=10-14\r\n\r\n",
          206, "01234");
   expect(p, "GET /file HTTP/1.1\r\nHost: x\r\nRange: bytes=-3\r\n\r\n", 206,

@@ -210,9 +210,12 @@ RT_EXTERN int rt_res_write(rt_value_t *req, const void *p, size_t n);
 RT_EXTERN int rt_res_on_drain(rt_value_t *req, rt_drain_fn fn, void *data);
 RT_EXTERN int rt_res_end(rt_value_t *req);
 
-/* A file: Content-Length, Last-Modified, a weak ETag from size and mtime,
- * If-None-Match / If-Modified-Since (304), Range (one range: 206, else
- * 416), Content-Type from the extension unless set; the bytes go with
+/* A file: Content-Length, Last-Modified, a strong ETag from size and mtime
+ * (as nginx's), the conditional requests of RFC 9110 13.2.2 in its order
+ * (If-Match, compared strongly, else If-Unmodified-Since: 412 when false;
+ * If-None-Match, compared weakly, else If-Modified-Since: 304), Range (one
+ * range: 206, else 416; If-Range by the tag or the date), Content-Type
+ * from the extension unless set; the bytes go with
  * sendfile(2).  Returns 0, or -ENOENT / -EISDIR / -EACCES (nothing sent:
  * the caller answers) or -EPIPE. */
 RT_EXTERN int rt_res_send_file(rt_value_t *req, const char *path);
