@@ -281,6 +281,9 @@ static int on_headers_complete(llhttp_t *ll) {
    * syntax). */
   if (!host_ok)
     return fail(p, 400, "invalid Host");
+  /* RFC 9112 3.2.4: the asterisk-form is only for a server-wide OPTIONS. */
+  if (p->url_len == 1 && p->buf[0] == '*' && ll->method != HTTP_OPTIONS)
+    return fail(p, 400, "'*' as the target of a method other than OPTIONS");
   if ((ll->flags & F_CONTENT_LENGTH) && ll->content_length > 0 &&
       ll->content_length > p->lim.max_body_bytes)
     return fail(p, 413, "payload too large");

@@ -508,6 +508,13 @@ const char *rt_req_subpath(rt_value_t req, size_t *len) {
 
 /* --- The end of the stack ---------------------------------------------------- */
 
+/* Is the request's target the asterisk-form ("*")? */
+static bool asterisk(x__exchange_t *ex) {
+  size_t n;
+  const char *p = x__req_path(ex, &n);
+  return p != NULL && n == 1 && p[0] == '*';
+}
+
 static void final_answer(x__exchange_t *ex) {
   rt_server_t *s = ex->srv;
   ex->dispatching = false;
@@ -544,6 +551,13 @@ static void final_answer(x__exchange_t *ex) {
       rt_res_set_header(req, "Allow", allow);
       rt_res_send(req, "Method Not Allowed\n", 19);
     }
+  } else if (strcmp(ex->method, "OPTIONS") == 0 && asterisk(ex)) {
+    /* OPTIONS * asks about the server in general (RFC 9110 9.3.7): the
+     * methods its router routes, unless a handler answered it. */
+    static const char all[] = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS";
+    rt_res_set_header(req, "Allow", all);
+    rt_res_status(req, 204);
+    rt_res_end(req);
   } else {
     rt_res_status(req, 404);
     rt_res_send(req, "Not Found\n", 10);

@@ -488,6 +488,15 @@ static void test_server_routing(void **state) {
   assert_non_null(ht_header(&r, "allow", v, sizeof v));
   assert_string_equal(v, "GET, HEAD, PUT, OPTIONS");
   ht_resp_free(&r);
+  /* OPTIONS * is about the server (RFC 9110 9.3.7); '*' is no target for
+   * any other method (RFC 9112 3.2.4). */
+  ht_request(p, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+  assert_int_equal(r.status, 204);
+  assert_non_null(ht_header(&r, "allow", v, sizeof v));
+  assert_non_null(strstr(v, "GET"));
+  assert_non_null(strstr(v, "OPTIONS"));
+  ht_resp_free(&r);
+  expect(p, "GET * HTTP/1.1\r\nHost: x\r\n\r\n", 400, NULL);
   ht_conn_t *c = ht_connect(p);
   ht_sends(c, "HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n"
               "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
