@@ -68,6 +68,16 @@ static bool takes(const parser_t *p, rt_value_t req) {
   }
 }
 
+/* Why reading a body stopped (STATUS < 0, from the server's body
+ * callback): -EPROTO is the server's "the request's framing broke after
+ * its head" (a bad chunk size or chunk end), which rt_strerror would name
+ * by the collector's meaning of the code. */
+static const char *body_strerror(int status) {
+  if (status == -EPROTO)
+    return "malformed framing (chunked encoding)";
+  return rt_strerror(status);
+}
+
 static void fail(rt_value_t *req, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void fail(rt_value_t *req, int status, const char *fmt, ...) {
@@ -173,7 +183,7 @@ static void on_piece(rt_value_t *req, const char *data, size_t len,
     finish(req, c);
   else if (status < 0 && !c->failed)
     fail(req, status == -EMSGSIZE ? 413 : 400, "reading the body: %s",
-         rt_strerror(status));
+         body_strerror(status));
   rt_strbuf_free(&c->buf);
   free(c);
 }
@@ -296,7 +306,7 @@ static void on_form_piece(rt_value_t *req, const char *data, size_t len,
     gc_scope_close(h, &sc);
   } else if (status < 0 && !u->failed) {
     fail(req, status == -EMSGSIZE ? 413 : 400, "reading the body: %s",
-         rt_strerror(status));
+         body_strerror(status));
   }
   rt_form_destroy(u->form); /* deletes the files unless finished */
   free(u);

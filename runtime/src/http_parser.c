@@ -252,6 +252,9 @@ static int on_headers_complete(llhttp_t *ll) {
     const char *v = p->buf + p->hdr[i].value;
     size_t vl = p->hdr[i].value_len;
     rt__trim_ows(&v, &vl);
+    if (nl == 0) /* field-name is a token: one byte at least (llhttp 8.1
+                    takes ": v") */
+      return fail(p, 400, "an empty header name");
     if (ieq(name, nl, "host")) {
       hosts++;
       host_ok = host_ok && host_valid(v, vl);

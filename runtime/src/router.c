@@ -441,6 +441,10 @@ static void advance(x__exchange_t *ex) {
         int err = set_params(ex, l, sub, spans, ns);
         if (err != 0) {
           ex->err = err;
+          free(ex->err_msg);
+          ex->err_msg = strdup(err == 400 ? "failed to decode a parameter: a "
+                                            "malformed %-escape in the path"
+                                          : rt_strerror(err));
           continue;
         }
       }

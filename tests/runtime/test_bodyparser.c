@@ -167,6 +167,17 @@ static void test_json(void **state) {
   assert_int_equal(r.status, 413);
   ht_resp_free(&r);
   ht_close(c);
+  /* A chunked body whose framing breaks (an overflowing chunk size) is a
+   * 400 that says so. */
+  c = ht_connect(p);
+  ht_sends(c, "POST /show HTTP/1.1\r\nHost: x\r\nContent-Type: "
+              "application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+              "2\r\n[1\r\nFFFFFFFFFFFFFFFFFFFF\r\n");
+  assert_int_equal(ht_read_response(c, &r, false), 0);
+  assert_int_equal(r.status, 400);
+  assert_non_null(strstr(r.body, "malformed framing"));
+  ht_resp_free(&r);
+  ht_close(c);
   /* Types no parser takes pass on. */
   expect_post(p, "application/octet-stream", "xyz", 200, "none");
   stop(hs);

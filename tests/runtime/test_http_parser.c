@@ -250,6 +250,7 @@ static void test_http_parser_bad_framing(void **state) {
       {"GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", 400, 0},
       {"GET / HTTP/1.0\r\nHost: a\"b\r\n\r\n", 400, 0},
       {"GET * HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0},
+      {"GET / HTTP/1.1\r\nHost: h\r\n: v\r\n\r\n", 400, 0},
       {"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505, 0},
       /* Found by fuzz_request: llhttp 8.1 ends a head at CR LF CR and any
        * byte, and does not read "chunked<TAB>" as chunked (the two layers
