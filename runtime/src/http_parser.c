@@ -197,11 +197,6 @@ static bool reg_name_char(char c) {
   return c != '\0' && strchr("-._~!$&'()*+,;=", c) != NULL;
 }
 
-static bool hex_digit(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-         (c >= 'A' && c <= 'F');
-}
-
 /* Is V (VL bytes) a valid Host field value (RFC 9112 3.2: uri-host
  * [ ":" port ], where uri-host is an IP-literal in brackets, an IPv4
  * address or a reg-name, and port is digits; empty when the target has no
@@ -219,7 +214,7 @@ static bool host_valid(const char *v, size_t vl) {
   } else {
     while (i < vl && v[i] != ':') {
       if (v[i] == '%') {
-        if (i + 2 >= vl || !hex_digit(v[i + 1]) || !hex_digit(v[i + 2]))
+        if (i + 2 >= vl || rt__hexval(v[i + 1]) < 0 || rt__hexval(v[i + 2]) < 0)
           return false;
         i += 3;
         continue;

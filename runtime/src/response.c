@@ -689,6 +689,17 @@ static time_t parse_http_date(const char *s) {
   return timegm(&tm);
 }
 
+/* Ends a file response that sends no file (a failed precondition, not
+ * modified): STATUS, the validators already set, no Content-Type. */
+static int file_answer_empty(rt_value_t *req, x__exchange_t *ex, int fd,
+                             int status) {
+  close(fd);
+  rt_res_remove_header(req, "Content-Type");
+  ex->status = status;
+  res_begin(ex, 0);
+  return res_done(ex);
+}
+
 int rt_res_send_file(rt_value_t *req, const char *path) {
   int err;
   x__exchange_t *ex = open_ex(req, &err);
@@ -738,13 +749,8 @@ int rt_res_send_file(rt_value_t *req, const char *path) {
     time_t t = parse_http_date(rt_string_data(ius));
     failed = t != (time_t)-1 && st.st_mtim.tv_sec > t;
   }
-  if (failed) {
-    close(fd);
-    rt_res_remove_header(req, "Content-Type");
-    ex->status = 412;
-    res_begin(ex, 0);
-    return res_done(ex);
-  }
+  if (failed)
+    return file_answer_empty(req, ex, fd, 412);
   rt_value_t inm = rt_req_header(*req, "if-none-match");
   rt_value_t ims = rt_req_header(*req, "if-modified-since");
   bool not_modified = false;
@@ -754,13 +760,8 @@ int rt_res_send_file(rt_value_t *req, const char *path) {
     time_t t = parse_http_date(rt_string_data(ims));
     not_modified = t != (time_t)-1 && st.st_mtim.tv_sec <= t;
   }
-  if (not_modified) {
-    close(fd);
-    rt_res_remove_header(req, "Content-Type");
-    ex->status = 304;
-    res_begin(ex, 0);
-    return res_done(ex);
-  }
+  if (not_modified)
+    return file_answer_empty(req, ex, fd, 304);
   int64_t size = st.st_size, from = 0, to = size - 1;
   rt_value_t range = rt_req_header(*req, "range");
   rt_value_t if_range = rt_req_header(*req, "if-range");

@@ -31,6 +31,8 @@ static const char *const methods[] = {"GET",   "HEAD",    "POST",
                                       "OPTIONS", "CONNECT", "TRACE"};
 #define NMETHODS (sizeof methods / sizeof methods[0])
 #define ALL_METHODS ((1u << NMETHODS) - 1)
+/* What OPTIONS * lists: all but CONNECT and TRACE (the last two). */
+#define SERVER_METHODS (ALL_METHODS & ~(3u << (NMETHODS - 2)))
 
 static unsigned method_bit(const char *m) {
   for (size_t i = 0; i < NMETHODS; i++)
@@ -512,6 +514,17 @@ const char *rt_req_subpath(rt_value_t req, size_t *len) {
 
 /* --- The end of the stack ---------------------------------------------------- */
 
+/* The methods of MASK, as an Allow value, into OUT (128 bytes). */
+static void allow_list(unsigned mask, char *out) {
+  out[0] = '\0';
+  for (size_t i = 0; i < NMETHODS; i++)
+    if (mask & (1u << i)) {
+      if (out[0] != '\0')
+        strcat(out, ", ");
+      strcat(out, methods[i]);
+    }
+}
+
 /* Is the request's target the asterisk-form ("*")? */
 static bool asterisk(x__exchange_t *ex) {
   size_t n;
@@ -538,13 +551,8 @@ static void final_answer(x__exchange_t *ex) {
                                  : x__status_text(st));
     x__respond_error(ex, st, ex->err_msg, false);
   } else if (ex->allow != 0) {
-    char allow[128] = "";
-    for (size_t i = 0; i < NMETHODS; i++)
-      if (ex->allow & (1u << i)) {
-        if (allow[0] != '\0')
-          strcat(allow, ", ");
-        strcat(allow, methods[i]);
-      }
+    char allow[128];
+    allow_list(ex->allow, allow);
     if (strcmp(ex->method, "OPTIONS") == 0) {
       if (strstr(allow, "OPTIONS") == NULL)
         strcat(allow, ", OPTIONS");
@@ -558,7 +566,8 @@ static void final_answer(x__exchange_t *ex) {
   } else if (strcmp(ex->method, "OPTIONS") == 0 && asterisk(ex)) {
     /* OPTIONS * asks about the server in general (RFC 9110 9.3.7): the
      * methods its router routes, unless a handler answered it. */
-    static const char all[] = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS";
+    char all[128];
+    allow_list(SERVER_METHODS, all);
     rt_res_set_header(req, "Allow", all);
     rt_res_status(req, 204);
     rt_res_end(req);
