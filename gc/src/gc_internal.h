@@ -432,7 +432,7 @@ void gc__trace_roots(gc_heap_t *h, gc_visitor_t *v);
 int gc__policy_defaults(gc_options_t *opt, size_t *semi_reserve);
 void gc__policy_init(gc_heap_t *h);
 size_t gc__policy_semi_after_scavenge(gc_heap_t *h, size_t used,
-                                      size_t survived);
+                                      size_t survived, size_t from_roots);
 bool gc__policy_full_due(const gc_heap_t *h, size_t more);
 void gc__policy_after_full(gc_heap_t *h);
 void gc__policy_limit_raised(gc_heap_t *h);

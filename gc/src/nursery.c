@@ -397,12 +397,18 @@ void gc__scavenge(gc_heap_t *h) {
   size_t used = gc__young_used(h);
   h->bytes_allocated += h->fast.top - h->alloc_base;
 
-  /* Roots: handles, frames, persistent handles, embedder roots. */
+  /* The remembered set is taken first, so that what this scavenge
+   * promotes and remembers goes into the next one's.  The roots and their
+   * closure come before its scan: what survives through the roots is then
+   * known apart from what survives only through remembered old objects,
+   * which may be dead (nepotism, policy.c). */
+  gc__vec_t rs = gc__remset_take(h);
   s.holder = s.old_holder = NULL;
   gc__trace_roots(h, &s.v);
-  /* The remembered set: re-scan each old object; scan_old re-adds those
-   * that still point into new space. */
-  gc__vec_t rs = gc__remset_take(h);
+  closure(&s);
+  size_t from_roots = s.copied + s.promoted;
+  /* Re-scan each remembered object; scan_old re-adds those that still
+   * point into new space. */
   for (size_t i = 0; i < rs.len; i++)
     scan_old(&s, rs.items[i]);
   gc__vec_free(h, &rs);
@@ -424,7 +430,8 @@ void gc__scavenge(gc_heap_t *h) {
   h->alloc_base = h->fast.top;
   gc__vec_free(h, &s.work);
   h->bytes_promoted += s.promoted;
-  size_t cap = gc__policy_semi_after_scavenge(h, used, s.copied + s.promoted);
+  size_t cap = gc__policy_semi_after_scavenge(h, used, s.copied + s.promoted,
+                                              from_roots);
   /* Shrinking never cuts live objects: keep the capacity that holds them. */
   size_t held = s.to_top - to_lo;
   if (cap < held)

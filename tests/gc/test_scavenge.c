@@ -112,6 +112,54 @@ static void test_scavenge_promotion_by_age(void **state) {
   }
 }
 
+/* Fast promotion (policy.c) turns on when nearly all of new space survived
+ * through the roots; what survives only through a remembered old object,
+ * which may be dead, does not count (nepotism).  New space is filled with a
+ * list hanging off an old pair; in one case the list is also rooted, in the
+ * other the old pair's handle is dropped.  After that scavenge, a young
+ * object is promoted by the next one only if fast promotion is on. */
+static void test_scavenge_fast_promotion_counts_root_survivors(void **state) {
+  (void)state;
+  for (int rooted = 0; rooted <= 1; rooted++) {
+    gc_options_t o;
+    test_options(&o);
+    o.stress_gc = false; /* this test counts scavenges itself */
+    o.gc_interval = 0;
+    gc_heap_t *h = test_heap_with(&o);
+    test_register_zoo(h);
+    gc_scope_t s;
+    gc_scope_open(h, &s);
+    pair_t **anchor = (pair_t **)gc_handle(h, test_pair(h, NULL, NULL, 0));
+    for (int i = 0; i < 3 && gc__is_young(gc__fast(h), *anchor); i++)
+      gc_collect(h, GC_COLLECT_MINOR);
+    assert_false(gc__is_young(gc__fast(h), *anchor));
+    size_t cap = test_stats(h).semi_space_size;
+    uint64_t scavenges = test_stats(h).scavenges;
+    /* Fill 90% of new space with a list under the old pair (each store is
+     * an old-to-new edge: the pair is remembered). */
+    long n = 0;
+    while (test_stats(h).spaces[GC_SPACE_NEW].space_used_size < cap / 10 * 9)
+      for (int k = 0; k < 256; k++, n++)
+        gc_write(h, *anchor, &(*anchor)->cdr,
+                 test_pair(h, NULL, (*anchor)->cdr, n));
+    assert_int_equal(test_stats(h).scavenges, scavenges);
+    pair_t **list = (pair_t **)gc_handle(h, rooted ? (*anchor)->cdr : NULL);
+    if (!rooted)
+      *anchor = NULL; /* dead, but still remembered */
+    gc_collect(h, GC_COLLECT_MINOR); /* everything survives */
+    pair_t **y = (pair_t **)gc_handle(h, test_pair(h, NULL, NULL, 7));
+    gc_collect(h, GC_COLLECT_MINOR);
+    /* promotion_age 1: Y, age 0, is promoted only by fast promotion */
+    assert_int_equal(!gc__is_young(gc__fast(h), *y), rooted);
+    assert_int_equal((*y)->value, 7);
+    if (rooted)
+      assert_int_equal(((pair_t *)*list)->value, n - 1);
+    gc_scope_close(h, &s);
+    assert_int_equal(gc_verify(h), 0);
+    gc_heap_destroy(h);
+  }
+}
+
 static void test_scavenge_nested_scopes_and_escape(void **state) {
   (void)state;
   gc_heap_t *h = test_heap();
@@ -162,6 +210,7 @@ int main(void) {
       cmocka_unit_test(test_scavenge_shared_structure),
       cmocka_unit_test(test_scavenge_cycles),
       cmocka_unit_test(test_scavenge_promotion_by_age),
+      cmocka_unit_test(test_scavenge_fast_promotion_counts_root_survivors),
       cmocka_unit_test(test_scavenge_nested_scopes_and_escape),
       cmocka_unit_test(test_scavenge_immediates_ignored),
   };
