@@ -66,36 +66,36 @@ static long tree_count(const node_t *n) {
   return n == NULL ? 0 : 1 + tree_count(n->left) + tree_count(n->right);
 }
 
-/* GC point.  Top-down: grow children under the node in handle N. */
-static void populate(gc_heap_t *h, int depth, node_t **n) {
+/* GC point.  Top-down: grow children under N.  The recursive builders root
+ * their locals through a root frame (gc.h, GC_FRAME: a few stores), the
+ * mechanism for hot code, as binarytrees.c does; handle scopes are for the
+ * rest. */
+static void populate(gc_heap_t *h, int depth, node_t *n) {
   if (depth <= 0)
     return;
   depth--;
-  gc_scope_t s;
-  gc_scope_open(h, &s);
+  GC_FRAME(h, fr, &n);
   node_t *l = new_node(h);
-  GC_WRITE(h, *n, left, l);
+  GC_WRITE(h, n, left, l);
   node_t *r = new_node(h);
-  GC_WRITE(h, *n, right, r);
-  node_t **child = GC_HANDLE(h, (*n)->left);
-  populate(h, depth, child);
-  *child = (*n)->right;
-  populate(h, depth, child);
-  gc_scope_close(h, &s);
+  GC_WRITE(h, n, right, r);
+  populate(h, depth, n->left);
+  populate(h, depth, n->right);
+  GC_FRAME_CLOSE(h, fr);
 }
 
 /* GC point.  Bottom-up: children first, then the parent. */
 static node_t *make_tree(gc_heap_t *h, int depth) {
   if (depth <= 0)
     return new_node(h);
-  gc_scope_t s;
-  gc_scope_open(h, &s);
-  node_t **l = GC_HANDLE(h, make_tree(h, depth - 1));
-  node_t **r = GC_HANDLE(h, make_tree(h, depth - 1));
+  node_t *l = NULL, *r = NULL;
+  GC_FRAME(h, fr, &l, &r);
+  l = make_tree(h, depth - 1);
+  r = make_tree(h, depth - 1);
   node_t *n = new_node(h);
-  GC_WRITE(h, n, left, *l);
-  GC_WRITE(h, n, right, *r);
-  gc_scope_close(h, &s);
+  GC_WRITE(h, n, left, l);
+  GC_WRITE(h, n, right, r);
+  GC_FRAME_CLOSE(h, fr);
   return n;
 }
 
@@ -103,13 +103,8 @@ static void time_construction(gc_heap_t *h, int depth) {
   long iters = num_iters(depth);
   printf("Creating %ld trees of depth %d\n", iters, depth);
   double t0 = now_ms();
-  for (long k = 0; k < iters; k++) {
-    gc_scope_t s;
-    gc_scope_open(h, &s);
-    node_t **t = GC_HANDLE(h, new_node(h));
-    populate(h, depth, t);
-    gc_scope_close(h, &s);
-  }
+  for (long k = 0; k < iters; k++)
+    populate(h, depth, new_node(h));
   double t1 = now_ms();
   for (long k = 0; k < iters; k++)
     make_tree(h, depth);
@@ -148,7 +143,7 @@ int main(int argc, char **argv) {
   *stretch = NULL;
 
   node_t **long_lived = GC_HANDLE(h, new_node(h));
-  populate(h, LONG_LIVED_DEPTH, long_lived);
+  populate(h, LONG_LIVED_DEPTH, *long_lived);
   /* Element 0 holds the length; the doubles follow. */
   double **array = (double **)gc_handle(
       h, gc_alloc(h, &darray_type, sizeof(double) * (ARRAY_SIZE + 1)));
