@@ -184,6 +184,8 @@ struct gc_heap_s {
   double gc_ms_since_full;     /* collection time since then */
   unsigned low_survival_streak;
   bool fast_promotion;
+  unsigned tenure_age; /* survivors this old are promoted (policy.c) */
+  size_t young_by_age[X__MAX_AGE + 1]; /* survivor-space bytes by age */
   gc__vec_t remset;          /* old objects that may point to new ones */
   gc__vec_t finalizable;     /* new-space objects whose type finalizes */
 
@@ -433,6 +435,8 @@ int gc__policy_defaults(gc_options_t *opt, size_t *semi_reserve);
 void gc__policy_init(gc_heap_t *h);
 size_t gc__policy_semi_after_scavenge(gc_heap_t *h, size_t used,
                                       size_t survived, size_t from_roots);
+void gc__policy_tenure(gc_heap_t *h, const size_t *survived_by_age,
+                       const size_t *copied_to_age);
 bool gc__policy_full_due(const gc_heap_t *h, size_t more);
 void gc__policy_after_full(gc_heap_t *h);
 void gc__policy_limit_raised(gc_heap_t *h);

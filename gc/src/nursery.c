@@ -5,7 +5,7 @@
  * remembered set, out of eden and the survivor space in use, into the other
  * survivor space, breadth first (Cheney: the copied objects themselves are
  * the queue), or promotes them into old space once they have survived
- * promotion_age scavenges.
+ * the tenuring age (policy.c) in scavenges.
  * Promoted objects are scanned from a work list.
  *
  * Why eden and survivor spaces (HotSpot's layout) rather than two
@@ -163,7 +163,9 @@ typedef struct scav_s {
   void *old_holder; /* holder if it is old (to remember), else NULL */
   size_t copied;
   size_t promoted;
-  gc__vec_t work; /* promoted objects still to scan */
+  size_t survived_by_age[X__MAX_AGE + 1]; /* by age before this scavenge */
+  size_t copied_to_age[X__MAX_AGE + 1];   /* by age after it */
+  gc__vec_t work;                         /* promoted objects still to scan */
   uintptr_t scan; /* Cheney's scan pointer in to-space */
 } scav_t;
 
@@ -199,6 +201,7 @@ static inline void evacuate(scav_t *s, void **slot) {
   size_t total = gc__obj_total(o, t);
   unsigned age = (unsigned)((hdr & X__AGE_MASK) >> X__AGE_SHIFT);
   uintptr_t *dst = NULL;
+  s->survived_by_age[age] += total;
   /* Old space may refuse (the heap limit): then the object stays young;
    * to-space always has room (INV(room)). */
   if (age >= s->max_age && (dst = gc__old_alloc_inline(s->h, total)) != NULL) {
@@ -215,6 +218,7 @@ static inline void evacuate(scav_t *s, void **slot) {
       age++;
     dst[0] = (uintptr_t)t | ((uintptr_t)age << X__AGE_SHIFT);
     s->copied += total;
+    s->copied_to_age[age] += total;
   }
   gc__hdr(o) = (uintptr_t)(dst + 1) | X__FWD;
   *slot = dst + 1;
@@ -393,7 +397,7 @@ void gc__scavenge(gc_heap_t *h) {
   VALGRIND_MAKE_MEM_UNDEFINED((void *)to_lo, h->surv_hw[to] - to_lo);
   s.to_top = to_lo;
   s.scan = to_lo;
-  s.max_age = h->fast_promotion ? 0 : (unsigned)h->opt.promotion_age;
+  s.max_age = h->fast_promotion ? 0 : h->tenure_age;
   size_t used = gc__young_used(h);
   h->bytes_allocated += h->fast.top - h->alloc_base;
 
@@ -430,6 +434,7 @@ void gc__scavenge(gc_heap_t *h) {
   h->alloc_base = h->fast.top;
   gc__vec_free(h, &s.work);
   h->bytes_promoted += s.promoted;
+  gc__policy_tenure(h, s.survived_by_age, s.copied_to_age);
   size_t cap = gc__policy_semi_after_scavenge(h, used, s.copied + s.promoted,
                                               from_roots);
   /* Shrinking never cuts live objects: keep the capacity that holds them. */

@@ -328,7 +328,7 @@ const char *gc_options_help(void) {
          "  --min-semi-space-size=MB   starting capacity of new space "
          "(default 1)\n"
          "  --promotion-age=N          scavenges survived before promotion "
-         "(default 1)\n"
+         "(default: adaptive, from 1)\n"
          "  --trace-gc                 print one line per GC on stderr\n"
          "  --gc-interval=N            collect every N allocations (0 = off)\n"
          "  --stress-gc                collect at every allocation\n"

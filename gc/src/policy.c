@@ -42,6 +42,23 @@
  *     pages are pooled), so under 8 MB the faults cost under 3 ms in all
  *     (0.35 ms per MB), while pages prepared and never used are RSS (the
  *     Lisp's closures kept 1.2 MB of them).
+ *   - The tenuring age (survivors this old are promoted) is, without
+ *     --promotion-age, the first age from which most survivors live
+ *     through the next scavenge: an age whose objects mostly die before
+ *     it (more than 1/TENURE_SURVIVE_DIV of them, over at least
+ *     TENURE_MIN_SAMPLE bytes) is kept young, since promoting them would
+ *     only move their death to old space, where a full GC must find it
+ *     (Ungar and Jackson's feedback-mediated tenuring; HotSpot adapts its
+ *     threshold by survivor-space occupancy instead).  It starts at 1
+ *     (V8's) and with too few bytes at an age to judge stays where it is,
+ *     so a small or building program is promoted as in V8.  Measured, in
+ *     interleaved runs against promotion at 1: the server's PUT/GET /users
+ *     for 30 s promoted 2.9 MB instead of 24.9 (values replaced after one
+ *     scavenge now die young), with 2 full GCs instead of 7, 13.1 instead
+ *     of 16.1 MB peak RSS and a scavenge p99 of 0.83 ms against 1.01;
+ *     binary-trees 21 promoted 352 MB instead of 369 in the same 7056
+ *     scavenges (15% more scavenge time, the same wall time, 274 MB peak
+ *     RSS against 279); GCBench and the four Lisp programs within noise.
  *   - Objects promoted too early are what a too-small new space costs: a
  *     structure larger than a semispace is copied and promoted while it is
  *     built, then dies in old space, where only a full GC finds it.  So
@@ -133,6 +150,8 @@
 #define SCAVENGE_SHARE_DIV 10
 #define SHRINK_STREAK 8
 #define FAST_PROMOTE_PCT 80
+#define TENURE_SURVIVE_DIV 2
+#define TENURE_MIN_SAMPLE ((size_t)4096)
 #define FULL_SHARE_DIV 10
 #define GROWTH_MIN 1.1
 #define GROWTH_MAX 4.0
@@ -163,8 +182,6 @@ static size_t pow2_floor(size_t v) {
 }
 
 int gc__policy_defaults(gc_options_t *opt, size_t *semi_reserve) {
-  if (opt->promotion_age < 0)
-    opt->promotion_age = 1;
   if (opt->promotion_age > X__MAX_AGE)
     return -EINVAL;
   if (opt->max_old_space_size == 0)
@@ -202,6 +219,20 @@ void gc__policy_init(gc_heap_t *h) {
   h->next_full_at = FIRST_FULL_AT < h->limit ? FIRST_FULL_AT : h->limit;
   h->full_mark_end_ms = h->start_ms;
   h->mark_speed = MARK_SPEED_GUESS;
+  h->tenure_age = h->opt.promotion_age < 0 ? 1 : (unsigned)h->opt.promotion_age;
+}
+
+void gc__policy_tenure(gc_heap_t *h, const size_t *survived_by_age,
+                       const size_t *copied_to_age) {
+  if (h->opt.promotion_age < 0) {
+    unsigned t = 1;
+    while (t < X__MAX_AGE && h->young_by_age[t] >= TENURE_MIN_SAMPLE &&
+           survived_by_age[t] * TENURE_SURVIVE_DIV <= h->young_by_age[t])
+      t++;
+    h->tenure_age = t;
+  }
+  for (unsigned a = 0; a <= X__MAX_AGE; a++)
+    h->young_by_age[a] = copied_to_age[a];
 }
 
 static size_t old_size(const gc_heap_t *h) {

@@ -160,6 +160,63 @@ static void test_scavenge_fast_promotion_counts_root_survivors(void **state) {
   }
 }
 
+/* Builds a list of N pairs in a new handle. */
+static pair_t **young_list(gc_heap_t *h, long n) {
+  pair_t **l = (pair_t **)gc_handle(h, NULL);
+  for (long i = 0; i < n; i++)
+    *l = test_pair(h, NULL, *l, i);
+  return l;
+}
+
+/* Adaptive tenuring (policy.c): without --promotion-age, survivors are
+ * promoted at the first age from which most of them survive the next
+ * scavenge.  Each round, 90% of what is allocated dies after one scavenge
+ * and 10% after two: with promotion at age 1 that 10% is promoted every
+ * round; adaptively, once the heap has seen that age 1 and age 2 mostly
+ * die, nothing is. */
+static void test_scavenge_adaptive_tenuring(void **state) {
+  (void)state;
+  for (int given = 0; given <= 1; given++) {
+    gc_options_t o;
+    test_options(&o);
+    o.stress_gc = false; /* this test counts scavenges itself */
+    o.gc_interval = 0;
+    o.promotion_age = given ? 1 : -1;
+    /* Room for a round: the only scavenges are the test's. */
+    o.min_semi_space_size = o.max_semi_space_size = 1024 * 1024;
+    gc_heap_t *h = test_heap_with(&o);
+    test_register_zoo(h);
+    gc_scope_t s;
+    gc_scope_open(h, &s);
+    pair_t **prev_b = (pair_t **)gc_handle(h, NULL);
+    size_t promoted_at_10 = 0;
+    long b_pairs = 256; /* about 10 KB: above the policy's sample size */
+    for (int round = 0; round < 20; round++) {
+      gc_scope_t r;
+      gc_scope_open(h, &r);
+      pair_t **a = young_list(h, 9 * b_pairs);
+      pair_t **b = young_list(h, b_pairs);
+      gc_collect(h, GC_COLLECT_MINOR);
+      *a = NULL;    /* dies after one scavenge */
+      *prev_b = *b; /* the last round's B dies after two */
+      gc_scope_close(h, &r);
+      if (round == 9)
+        promoted_at_10 = test_stats(h).bytes_promoted;
+    }
+    assert_int_equal(test_stats(h).scavenges, 20);
+    size_t promoted = test_stats(h).bytes_promoted - promoted_at_10;
+    size_t b_bytes = (size_t)b_pairs * sizeof(pair_t);
+    if (given)
+      assert_true(promoted >= 5 * b_bytes); /* B promoted every round */
+    else
+      assert_true(promoted < b_bytes);
+    assert_int_equal(((pair_t *)*prev_b)->value, b_pairs - 1);
+    gc_scope_close(h, &s);
+    assert_int_equal(gc_verify(h), 0);
+    gc_heap_destroy(h);
+  }
+}
+
 static void test_scavenge_nested_scopes_and_escape(void **state) {
   (void)state;
   gc_heap_t *h = test_heap();
@@ -211,6 +268,7 @@ int main(void) {
       cmocka_unit_test(test_scavenge_cycles),
       cmocka_unit_test(test_scavenge_promotion_by_age),
       cmocka_unit_test(test_scavenge_fast_promotion_counts_root_survivors),
+      cmocka_unit_test(test_scavenge_adaptive_tenuring),
       cmocka_unit_test(test_scavenge_nested_scopes_and_escape),
       cmocka_unit_test(test_scavenge_immediates_ignored),
   };

@@ -10,7 +10,9 @@
  *   --max-new-space-size=KB    twice that capacity (old V8: both semispaces)
  *   --min-semi-space-size=MB   new space's starting capacity
  *   --promotion-age=N          scavenges an object survives in new space
- *                              before it is promoted (V8: 1)
+ *                              before it is promoted (V8: 1); without it,
+ *                              adaptive: from 1, the first age from which
+ *                              most survivors live through the next one
  *   --trace-gc                 one line per GC on stderr, in V8's shape
  *   --gc-interval=N            collect every N allocations
  *   --stress-gc                collect at every allocation that can collect
@@ -53,7 +55,7 @@ typedef struct gc_options_s {
   size_t max_semi_space_size; /* bytes; 0 = derived from the old limit,
                                * at most 16 MB */
   size_t min_semi_space_size; /* bytes; 0 = 1 MB (capped at the max) */
-  int promotion_age;          /* -1 = default (1) */
+  int promotion_age;          /* -1 = default (adaptive, from 1) */
   unsigned gc_interval;       /* 0 = off */
   bool stress_gc;
   bool verify_heap;
