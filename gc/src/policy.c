@@ -51,14 +51,15 @@
  *     (Ungar and Jackson's feedback-mediated tenuring; HotSpot adapts its
  *     threshold by survivor-space occupancy instead).  It starts at 1
  *     (V8's) and with too few bytes at an age to judge stays where it is,
- *     so a small or building program is promoted as in V8.  Measured, in
- *     interleaved runs against promotion at 1: the server's PUT/GET /users
- *     for 30 s promoted 2.9 MB instead of 24.9 (values replaced after one
- *     scavenge now die young), with 2 full GCs instead of 7, 13.1 instead
- *     of 16.1 MB peak RSS and a scavenge p99 of 0.83 ms against 1.01;
- *     binary-trees 21 promoted 352 MB instead of 369 in the same 7056
- *     scavenges (15% more scavenge time, the same wall time, 274 MB peak
- *     RSS against 279); GCBench and the four Lisp programs within noise.
+ *     so a small or building program is promoted as in V8.  Measured
+ *     against promotion at 1: the server's PUT/GET /users for 30 s (runs
+ *     back to back) promoted 2.9 MB instead of 24.9 (values replaced after
+ *     a scavenge or two now die young), with 1-2 full GCs instead of 7 and
+ *     13.1 instead of 16.1 MB peak RSS, the scavenge p99 unchanged within
+ *     its spread (0.8-1.0 ms); binary-trees 21 (interleaved) promoted 352
+ *     MB instead of 369 in the same 7056 scavenges (15% more scavenge
+ *     time, the same wall time, 274 MB peak RSS against 279); GCBench and
+ *     the four Lisp programs within noise.
  *   - Objects promoted too early are what a too-small new space costs: a
  *     structure larger than a semispace is copied and promoted while it is
  *     built, then dies in old space, where only a full GC finds it.  So
