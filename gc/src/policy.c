@@ -36,8 +36,8 @@
  *     root survivors only took its wall time 0.160 -> 0.145 s and peak RSS
  *     44.5 -> 42.0 MiB in 10 interleaved runs; binary-trees 21 unchanged,
  *     the same scavenges and promoted bytes.)  Fresh old pages are
- *     prepared ahead on the
- *     other core (pageprep.c) once the old generation holds PREP_MIN_OLD:
+ *     prepared ahead on the other core (pageprep.c) once the old
+ *     generation holds PREP_MIN_OLD:
  *     a program faults in only what its old generation ever held (freed
  *     pages are pooled), so under 8 MB the faults cost under 3 ms in all
  *     (0.35 ms per MB), while pages prepared and never used are RSS (the
@@ -54,9 +54,9 @@
  *     program is promoted as in V8; past age 1, an age too thin to judge
  *     is what is left of a population that mostly died, and is kept young
  *     too (a few KB copied per scavenge, where promoted it would be old
- *     garbage: stopping there instead left /users promoting 100 KB/s).  Measured
- *     against promotion at 1: the server's PUT/GET /users for 30 s (runs
- *     back to back) promoted 2.9 MB instead of 24.9 (values replaced after
+ *     garbage: stopping there instead left /users promoting 100 KB/s).
+ *     Measured against promotion at 1: the server's PUT/GET /users for
+ *     30 s (runs back to back) promoted 2.9 MB instead of 24.9 (values replaced after
  *     a scavenge or two now die young), with 1-2 full GCs instead of 7 and
  *     13.1 instead of 16.1 MB peak RSS, the scavenge p99 unchanged within
  *     its spread (0.8-1.0 ms); binary-trees 21 (interleaved) promoted 352
@@ -223,7 +223,8 @@ void gc__policy_init(gc_heap_t *h) {
   h->next_full_at = FIRST_FULL_AT < h->limit ? FIRST_FULL_AT : h->limit;
   h->full_mark_end_ms = h->start_ms;
   h->mark_speed = MARK_SPEED_GUESS;
-  h->tenure_age = h->opt.promotion_age < 0 ? 1 : (unsigned)h->opt.promotion_age;
+  h->tenure_age =
+      h->opt.promotion_age < 0 ? 1 : (unsigned)h->opt.promotion_age;
 }
 
 void gc__policy_tenure(gc_heap_t *h, const size_t *survived_by_age,

@@ -83,14 +83,20 @@ static void test_scavenge_cycles(void **state) {
   gc_heap_destroy(h);
 }
 
+/* Options for a test that counts the scavenges itself: no stress or
+ * interval collections (TENURE_OPTIONS may ask for them). */
+static void counting_options(gc_options_t *o) {
+  test_options(o);
+  o->stress_gc = false;
+  o->gc_interval = 0;
+}
+
 static void test_scavenge_promotion_by_age(void **state) {
   (void)state;
   for (int age = 0; age <= 3; age++) {
     gc_options_t o;
-    test_options(&o);
+    counting_options(&o);
     o.promotion_age = age;
-    o.stress_gc = false; /* this test counts scavenges itself */
-    o.gc_interval = 0;
     gc_heap_t *h = test_heap_with(&o);
     test_register_zoo(h);
     gc_scope_t s;
@@ -122,9 +128,7 @@ static void test_scavenge_fast_promotion_counts_root_survivors(void **state) {
   (void)state;
   for (int rooted = 0; rooted <= 1; rooted++) {
     gc_options_t o;
-    test_options(&o);
-    o.stress_gc = false; /* this test counts scavenges itself */
-    o.gc_interval = 0;
+    counting_options(&o);
     gc_heap_t *h = test_heap_with(&o);
     test_register_zoo(h);
     gc_scope_t s;
@@ -180,9 +184,7 @@ static void test_scavenge_adaptive_tenuring(void **state) {
   (void)state;
   for (int given = 0; given <= 1; given++) {
     gc_options_t o;
-    test_options(&o);
-    o.stress_gc = false; /* this test counts scavenges itself */
-    o.gc_interval = 0;
+    counting_options(&o);
     o.promotion_age = given ? 1 : -1;
     /* Room for a round: the only scavenges are the test's. */
     o.min_semi_space_size = o.max_semi_space_size = 1024 * 1024;
