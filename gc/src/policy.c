@@ -56,10 +56,10 @@
  *     too (a few KB copied per scavenge, where promoted it would be old
  *     garbage: stopping there instead left /users promoting 100 KB/s).
  *     Measured against promotion at 1: the server's PUT/GET /users for
- *     30 s (runs back to back) promoted 2.9 MB instead of 24.9 (values replaced after
- *     a scavenge or two now die young), with 1-2 full GCs instead of 7 and
- *     13.1 instead of 16.1 MB peak RSS, the scavenge p99 unchanged within
- *     its spread (0.8-1.0 ms); binary-trees 21 (interleaved) promoted 352
+ *     30 s (runs back to back) promoted 2.9 MB instead of 24.9 (values
+ *     replaced after a scavenge or two now die young), with 1-2 full GCs
+ *     instead of 7 and 13.1 instead of 16.1 MB peak RSS, the scavenge p99
+ *     unchanged within its spread (0.8-1.0 ms); binary-trees 21 (interleaved) promoted 352
  *     MB instead of 369 in the same 7056 scavenges (15% more scavenge
  *     time, the same wall time, 274 MB peak RSS against 279); GCBench and
  *     the four Lisp programs within noise.
