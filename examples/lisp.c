@@ -93,6 +93,8 @@ static inline const gc_type_t *obj_type(const void *o) {
   return (const gc_type_t *)((const uintptr_t *)o)[-1];
 }
 #define WRITE(obj, field, val) ((obj)->field = (val))
+#define INIT(obj, field, val) ((obj)->field = (val))
+#define INIT_MAX_BYTES SIZE_MAX
 #define FRAME(name, ...) ((void)0)
 #define FRAME_CLOSE(name) ((void)0)
 typedef char scope_t;
@@ -124,6 +126,10 @@ static inline void *heap_alloc(const gc_type_t *t, size_t size) {
 }
 #define obj_type(o) gc_object_type(o)
 #define WRITE(obj, field, val) GC_WRITE(H, obj, field, val)
+/* A store into an object allocated since the last GC point (so young):
+ * no barrier (GC_INIT). */
+#define INIT(obj, field, val) GC_INIT(H, obj, field, val)
+#define INIT_MAX_BYTES GC_MAX_REGULAR_SIZE /* larger objects start old */
 #define FRAME(name, ...) GC_FRAME(H, name, __VA_ARGS__)
 #define FRAME_CLOSE(name) GC_FRAME_CLOSE(H, name)
 typedef gc_scope_t scope_t;
@@ -361,8 +367,8 @@ static value_t cons(value_t a, value_t d) {
   FRAME(fr, &a, &d);
   pair_t *p = heap_alloc(&T_PAIR, sizeof *p);
   FRAME_CLOSE(fr);
-  WRITE(p, car, a);
-  WRITE(p, cdr, d);
+  INIT(p, car, a);
+  INIT(p, cdr, d);
   return p;
 }
 
@@ -402,6 +408,15 @@ static inline env_t *env_alloc(uint32_t n) {
   return e;
 }
 
+/* Sets the parent of E, allocated by env_alloc with no GC point since
+ * (a frame too large to be young takes the barrier). */
+static inline void env_init_parent(env_t *e, env_t *parent) {
+  if (GC_LIKELY(ENV_BYTES(e->n) <= INIT_MAX_BYTES))
+    INIT(e, parent, parent);
+  else
+    WRITE(e, parent, parent);
+}
+
 /* --- the value stack (primitive arguments) ---------------------------- */
 #define VSTACK_MAX ((size_t)1 << 24)
 static value_t *vstack;
@@ -439,8 +454,8 @@ static value_t list_from(int argc, value_t *argv) {
   FRAME(fr, &r);
   for (int i = argc; i-- > 0;) {
     pair_t *p = heap_alloc(&T_PAIR, sizeof *p);
-    WRITE(p, car, argv[i]);
-    WRITE(p, cdr, r);
+    INIT(p, car, argv[i]);
+    INIT(p, cdr, r);
     r = p;
   }
   FRAME_CLOSE(fr);
@@ -1447,8 +1462,8 @@ static value_t eval(node_t *x, env_t *env) {
 
     case N_LAMBDA: {
       closure_t *c = heap_alloc(&T_CLOSURE, sizeof *c);
-      WRITE(c, code, x);
-      WRITE(c, env, env);
+      INIT(c, code, x);
+      INIT(c, env, env);
       RETURN(c);
     }
 
@@ -1463,7 +1478,7 @@ static value_t eval(node_t *x, env_t *env) {
     case N_LET: {
       uint32_t n = x->i;
       ne = env_alloc(n);
-      WRITE(ne, parent, env);
+      env_init_parent(ne, env);
       for (uint32_t i = 0; i < n; i++) {
         v = eval_arg(NODE(x->k[i]), env);
         WRITE(ne, vals[i], v);
@@ -1478,7 +1493,7 @@ static value_t eval(node_t *x, env_t *env) {
       ne = env_alloc(n);
       for (uint32_t i = 0; i < n; i++)
         ne->vals[i] = UNBOUND;
-      WRITE(ne, parent, env);
+      env_init_parent(ne, env);
       env = ne;
       for (uint32_t i = 0; i < n; i++) {
         v = eval_arg(NODE(x->k[i]), env);
@@ -1523,7 +1538,7 @@ static value_t eval(node_t *x, env_t *env) {
           continue;
         }
         ne = env_alloc(nf + rest);
-        WRITE(ne, parent, CLO(fn)->env);
+        env_init_parent(ne, CLO(fn)->env);
         for (uint32_t i = 0; i < nf; i++) {
           v = eval_arg(NODE(x->k[1 + i]), env);
           WRITE(ne, vals[i], v);
@@ -1576,8 +1591,8 @@ static inline value_t pair_arg(const char *who, value_t v) {
 
 static value_t p_cons(int argc, value_t *argv) {
   pair_t *p = heap_alloc(&T_PAIR, sizeof *p);
-  WRITE(p, car, argv[0]); /* argv is on the value stack: still current */
-  WRITE(p, cdr, argv[1]);
+  INIT(p, car, argv[0]); /* argv is on the value stack: still current */
+  INIT(p, cdr, argv[1]);
   return p;
 }
 static value_t p_car(int argc, value_t *argv) {

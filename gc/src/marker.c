@@ -107,8 +107,11 @@ static void tr_keep(gc__tracer_t *t, void *holder, void **key, void **value) {
 static void tr_drain(gc__tracer_t *t) { drain(of_tracer(t)); }
 
 void gc__mark(gc_heap_t *h) {
-  marker_t m = {{visit, visit_ephemeron}, {tr_survives, tr_keep, tr_drain},
-                h, NULL};
+  /* GC_VISIT passes every slot value but NULL (pass_lo 1, span all). */
+  marker_t m = {{visit, visit_ephemeron, 1, 0},
+                {tr_survives, tr_keep, tr_drain},
+                h,
+                NULL};
   gc__vec_t *st = &h->mark_stack;
   h->marked_bytes = 0;
   gc__trace_roots(h, &m.v);

@@ -391,6 +391,8 @@ void gc__scavenge(gc_heap_t *h) {
   s.h = h;
   s.from_lo = h->cur == 0 ? h->surv[0] : h->eden;
   s.from_size = 2 * h->semi_reserve;
+  s.v.pass_lo = s.from_lo; /* GC_VISIT calls visit for from-space only */
+  s.v.pass_nspan = ~s.from_size;
   int to = 1 - h->cur;
   uintptr_t to_lo = h->surv[to];
   UNPOISON((void *)to_lo, h->surv_hw[to] - to_lo);

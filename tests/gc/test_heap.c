@@ -487,6 +487,47 @@ static void test_heap_trace_gc_lines(void **state) {
   fclose(f);
 }
 
+/* A visitor of the embedder's own, its filter fields left zero, is
+ * called for every slot a trace callback reports (gc_type.h): NULL,
+ * immediates, young and old objects alike.  The collector's visitors set
+ * the filter so that GC_VISIT skips the slots they would ignore. */
+typedef struct {
+  gc_visitor_t v;
+  void *seen[8];
+  int n;
+} own_visitor_t;
+
+static void own_visit(gc_visitor_t *v, void **slot, gc_edge_t e) {
+  (void)e;
+  own_visitor_t *o = (own_visitor_t *)v;
+  if (o->n < 8)
+    o->seen[o->n] = *slot;
+  o->n++;
+}
+
+static void test_heap_own_visitor_sees_every_slot(void **state) {
+  (void)state;
+  gc_heap_t *h = test_heap();
+  test_register_zoo(h);
+  gc_scope_t s;
+  gc_scope_open(h, &s);
+  pair_t **old = GC_HANDLE(h, test_pair(h, NULL, NULL, 1));
+  for (int i = 0; i < 3; i++)
+    gc_collect(h, GC_COLLECT_MINOR);
+  pair_t **a = GC_HANDLE(h, test_pair(h, NULL, (void *)(uintptr_t)0x2b, 2));
+  pair_t **b = GC_HANDLE(h, test_pair(h, *a, *old, 3));
+  own_visitor_t o = {{.visit = own_visit}, {0}, 0};
+  pair_type.trace(*a, &o.v);
+  pair_type.trace(*b, &o.v);
+  assert_int_equal(o.n, 4);
+  assert_null(o.seen[0]);
+  assert_ptr_equal(o.seen[1], (void *)(uintptr_t)0x2b);
+  assert_ptr_equal(o.seen[2], *a);
+  assert_ptr_equal(o.seen[3], *old);
+  gc_scope_close(h, &s);
+  gc_heap_destroy(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_heap_large_objects),
@@ -502,6 +543,7 @@ int main(void) {
       cmocka_unit_test(test_heap_stale_pointer_is_reported),
       cmocka_unit_test(test_heap_object_ids_stable_across_moves),
       cmocka_unit_test(test_heap_trace_gc_lines),
+      cmocka_unit_test(test_heap_own_visitor_sees_every_slot),
   };
   return cmocka_run_group_tests_name("gc.heap", tests, NULL, NULL);
 }

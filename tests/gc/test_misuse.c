@@ -2,36 +2,8 @@
  * unregistered type at allocation, a variable-size object whose size_of
  * does not match what was allocated. */
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "test_util.h"
-
-/* Runs FN(ARG) in a child with stderr captured; returns what it printed
- * and whether it aborted. */
-typedef void (*child_fn)(int arg);
-static bool run_child(child_fn fn, int arg, char *out, size_t cap) {
-  int p[2];
-  assert_int_equal(pipe(p), 0);
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(p[1], 2);
-    close(p[0]);
-    fn(arg);
-    _exit(0);
-  }
-  close(p[1]);
-  size_t n = 0;
-  ssize_t r;
-  while (n + 1 < cap && (r = read(p[0], out + n, cap - 1 - n)) > 0)
-    n += (size_t)r;
-  out[n] = '\0';
-  close(p[0]);
-  int st;
-  assert_int_equal(waitpid(pid, &st, 0), pid);
-  return WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
-}
 
 static const gc_type_t stray_type = {.name = "StrayType",
                                      .size = sizeof(pair_t),
@@ -60,7 +32,7 @@ static void test_misuse_unregistered_type_is_named(void **state) {
     skip(); /* the abort is the point; the tools would report it */
   for (int arg = 0; arg < 2; arg++) {
     char out[2048];
-    assert_true(run_child(alloc_unregistered, arg, out, sizeof out));
+    assert_true(test_run_child(alloc_unregistered, arg, out, sizeof out));
     assert_non_null(strstr(out, "'StrayType'"));
     assert_non_null(strstr(out, "never registered"));
   }
@@ -94,7 +66,7 @@ static void test_misuse_size_of_mismatch_is_named(void **state) {
   if (test_under_valgrind() || test_under_sanitizer())
     skip();
   char out[2048];
-  assert_true(run_child(length_written_late, 0, out, sizeof out));
+  assert_true(test_run_child(length_written_late, 0, out, sizeof out));
   assert_non_null(strstr(out, "'Vector'"));
   assert_non_null(strstr(out, "allocated with 88 payload bytes"));
   assert_non_null(strstr(out, "size_of now says 8"));

@@ -12,7 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -27,6 +30,33 @@ static inline bool test_under_valgrind(void) {
 static inline bool test_under_sanitizer(void) {
   return getenv("TENURE_TEST_SANITIZE") != NULL;
 }
+/* Runs FN(ARG) in a child with stderr captured; returns what it printed
+ * and whether it aborted (a fatal error). */
+typedef void (*test_child_fn)(int arg);
+static inline bool test_run_child(test_child_fn fn, int arg, char *out,
+                                  size_t cap) {
+  int p[2];
+  assert_int_equal(pipe(p), 0);
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(p[1], 2);
+    close(p[0]);
+    fn(arg);
+    _exit(0);
+  }
+  close(p[1]);
+  size_t n = 0;
+  ssize_t r;
+  while (n + 1 < cap && (r = read(p[0], out + n, cap - 1 - n)) > 0)
+    n += (size_t)r;
+  out[n] = '\0';
+  close(p[0]);
+  int st;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  return WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
+}
+
 /* Scale a workload down where each allocation is much slower. */
 static inline long test_scale(long n, long slow_n) {
   return (test_under_stress() || test_under_valgrind()) ? slow_n : n;

@@ -129,6 +129,7 @@ GC_EXTERN void *gc__alloc_slow(gc_heap_t *h, const gc_type_t *t,
                                size_t size);
 GC_EXTERN void gc__register_finalizable(gc_heap_t *h, void *obj);
 GC_EXTERN void gc__barrier_slow(gc_heap_t *h, void *obj);
+GC_EXTERN void gc__init_not_young(gc_heap_t *h, void *obj);
 GC_EXTERN void **gc__handle_slow(gc_heap_t *h, void *obj);
 GC_EXTERN void gc__scope_mismatch(gc_heap_t *h, struct gc_scope_s *s);
 GC_EXTERN void gc__frame_mismatch(gc_heap_t *h, struct gc_frame_s *fr);
@@ -218,6 +219,27 @@ static inline void gc_write(gc_heap_t *h, void *obj, void *slot, void *val) {
     __typeof__(obj) gc__o = (obj);                                            \
     gc_write((h), gc__o, &gc__o->field, gc__v);                               \
   } while (0)
+
+/* Initialising store, without the barrier: VAL into a field of OBJ, an
+ * object that gc_alloc returned for at most GC_MAX_REGULAR_SIZE payload
+ * bytes, with no GC point since.  Such an object is young (regular objects
+ * are allocated in new space only), and a store into a young object needs
+ * no record (V8 skips the barrier for the same stores).  Anywhere else use
+ * GC_WRITE: a GC point in between may have promoted OBJ, and a missed
+ * record loses VAL at the next scavenge (--verify-heap reports "old-to-new
+ * reference not in the remembered set").  Without NDEBUG, OBJ's youth is
+ * checked (a fatal error otherwise). */
+#ifdef NDEBUG
+#define GC_INIT(h, obj, field, val) ((void)(h), (void)((obj)->field = (val)))
+#else
+#define GC_INIT(h, obj, field, val)                                           \
+  do {                                                                        \
+    __typeof__(obj) gc__io = (obj);                                           \
+    if (GC_UNLIKELY(!gc__is_young(gc__fast(h), gc__io)))                      \
+      gc__init_not_young((h), gc__io);                                        \
+    gc__io->field = (val);                                                    \
+  } while (0)
+#endif
 
 /* --- Handles and scopes ------------------------------------------------- */
 

@@ -75,10 +75,25 @@ struct gc_visitor_s {
   void (*visit)(gc_visitor_t *v, void **slot, gc_edge_t edge);
   void (*ephemeron)(gc_visitor_t *v, void **key, void **value,
                     gc_edge_t edge);
+  /* GC_VISIT's filter, so that a trace callback skips the call for a slot
+   * the visitor would ignore: visit is called only for a slot value P with
+   * P - pass_lo < ~pass_nspan (unsigned), i.e. P in [pass_lo, pass_lo +
+   * span).  Zero (a visitor of the embedder's own, left unset) passes
+   * every value.  The scavenger passes only from-space; the marker, the
+   * verifier and the snapshot writer everything but NULL. */
+  uintptr_t pass_lo;
+  uintptr_t pass_nspan; /* ~span */
 };
 
-/* Report one slot.  SLOT is the address of a pointer-sized field. */
-#define GC_VISIT(v, slot, edge) ((v)->visit((v), (void **)(slot), (edge)))
+/* Report one slot.  SLOT is the address of a pointer-sized field.  (The
+ * slot's value is read here, for the filter, and again by the visitor.) */
+#define GC_VISIT(v, slot, edge)                                               \
+  do {                                                                        \
+    gc_visitor_t *gc__vv = (v);                                               \
+    void **gc__vs = (void **)(slot);                                          \
+    if ((uintptr_t)*gc__vs - gc__vv->pass_lo < ~gc__vv->pass_nspan)           \
+      gc__vv->visit(gc__vv, gc__vs, (edge));                                  \
+  } while (0)
 
 /* Report an ephemeron: a key slot and a value slot of the same object,
  * where the value is kept alive only while the key is alive through other
