@@ -512,12 +512,23 @@ def main():
     gd = os.path.join(d, "gc")
     tp = os.path.join(gd, "trace.txt")
     if os.path.exists(tp):
-        kinds = {}
+        cpu = {}
+        if os.path.exists(os.path.join(gd, "cpu.txt")):
+            for line in open(os.path.join(gd, "cpu.txt")):
+                for kv in line.split():
+                    k, _, v = kv.partition("=")
+                    cpu[k] = v
+        # trace lines before the run (start-up and warm-up) are counted apart
+        run_from = int(cpu.get("trace_lines_before_run", cpu.get("trace_lines_before_load", "0")) or 0)
+        kinds, before = {}, {}
         rx = re.compile(r"\]\s+([\d.]+) ms: (\S+) ([\d.]+) \(([\d.]+)\) -> ([\d.]+) \(([\d.]+)\) MB, ([\d.]+) /")
         used_after = []
-        for line in open(tp, encoding="utf-8", errors="replace"):
+        for i, line in enumerate(open(tp, encoding="utf-8", errors="replace")):
             m = rx.search(line)
             if not m:
+                continue
+            if i < run_from:
+                before.setdefault(m.group(2), []).append(float(m.group(7)))
                 continue
             kinds.setdefault(m.group(2), []).append(float(m.group(7)))
             used_after.append(float(m.group(5)))
@@ -527,12 +538,6 @@ def main():
         users = re.search(r"^USERS (.*)$", wrk, re.M)
         uv = dict(x.split("=", 1) for x in users.group(1).split()) if users else {}
         lat = {q: re.search(rf"^\s+{q}%\s+(\S+)", wrk, re.M) for q in (50, 99)}
-        cpu = {}
-        if os.path.exists(os.path.join(gd, "cpu.txt")):
-            for line in open(os.path.join(gd, "cpu.txt")):
-                for kv in line.split():
-                    k, _, v = kv.partition("=")
-                    cpu[k] = v
         heap = None
         try:
             heap = json.load(open(os.path.join(gd, "heap_after.json")))
@@ -561,9 +566,14 @@ def main():
         p("|---|---|--:|--:|--:|--:|--:|")
         for kind in sorted(kinds, key=lambda k: (k != "Scavenge", k)):
             xs = kinds[kind]
-            p(f"| --trace-gc lines | {kind} | {len(xs)} | {pctl(xs, 50):.3f} | {pctl(xs, 99):.3f} | {max(xs):.3f} | {sum(xs):.1f} |")
+            p(f"| --trace-gc lines, the run | {kind} | {len(xs)} | {pctl(xs, 50):.3f} | {pctl(xs, 99):.3f} | {max(xs):.3f} | {sum(xs):.1f} |")
         if not kinds:
-            p("| --trace-gc lines | – | 0 | | | | |")
+            p("| --trace-gc lines, the run | – | 0 | | | | |")
+        if "Mark-Sweep" not in kinds:
+            p("| --trace-gc lines, the run | Mark-Sweep | 0 | | | | |")
+        for kind in sorted(before, key=lambda k: (k != "Scavenge", k)):
+            xs = before[kind]
+            p(f"| --trace-gc lines, start-up and warm-up | {kind} | {len(xs)} | {pctl(xs, 50):.3f} | {pctl(xs, 99):.3f} | {max(xs):.3f} | {sum(xs):.1f} |")
         g = (heap or {}).get("heap", {}).get("gc")
         if g:
             for kind in ("scavenge", "full"):
@@ -575,8 +585,8 @@ def main():
               f"{g.get('bytes_promoted', 0) / 1048576:.1f} MB, semi_space_size {g.get('semi_space_size', 0) / 1048576:.1f} MB, "
               f"used heap {heap['heap'].get('used_heap_size', 0) / 1048576:.1f} MB, "
               f"rss {heap.get('memoryUsage', {}).get('rss', 0) / 1048576:.1f} MB; server: {json.dumps(heap.get('server', {}))}. "
-              "(The trace counts every GC of the server's life, the run's warm-up-free start included; "
-              "/debug/heap's percentiles are tenure's own.)")
+              "(/debug/heap counts every GC of the server's life, start-up and warm-up included; "
+              "its percentiles are tenure's own.)")
         p("")
         sc = kinds.get("Scavenge", [])
         full = sum(len(v) for k, v in kinds.items() if k != "Scavenge")

@@ -12,8 +12,10 @@
 #         c10k   the peers' c10k.py: C10K_N idle keep-alive connections to tenure-server,
 #                nginx and node (RSS per idle connection above the base; all answer 200)
 #         gc     tenure-server --trace-gc under PUT/GET /users (http_users.lua, USERS_N
-#                names, a steady working set) for GC_DUR: scavenge count, pause
-#                p50/p99/max, full GCs; /debug/heap's counters at the end; RSS every second
+#                names, a steady working set) for GC_DUR after WARMUP of the same load
+#                (which creates the users; its GCs are counted apart): scavenge count,
+#                pause p50/p99/max, full GCs; /debug/heap's counters at the end; RSS
+#                every second
 #         session  the peers' session flow (session_express/flow.lua: POST /login, 10 x
 #                GET /me, POST /logout per user) against tenure-server --store memory://,
 #                redis://, memcached:// and node session_express/server.js with the same
@@ -558,6 +560,11 @@ suite_gc() {
   curl -fsS "http://127.0.0.1:$P_TENURE/debug/heap" >"$d/heap_before.json" || problem "GET /debug/heap failed before the GC run"
   wait_quiet
   local ms0; ms0=$(grep -c ' ms: ' "$d/tenure.log")
+  # Warm-up: the same load for WARMUP, so that the run measures a steady
+  # working set (the users are created here); its GCs are counted apart.
+  USERS_N=$USERS_N PUT_PCT=$PUT_PCT wrk -t1 -c"$GC_CONNS" -d"$WARMUP" -s "$SCRIPT_DIR/http_users.lua" \
+    "http://127.0.0.1:$P_TENURE/" >"$d/wrk_warmup.txt" 2>&1
+  local ms1; ms1=$(grep -c ' ms: ' "$d/tenure.log")
   # RSS every second, in the background, while wrk runs
   ( while kill -0 "$pid" 2>/dev/null; do printf '%s\t%s\n' "$(date +%s.%N | cut -c1-14)" "$(rss_kb "$pid")"; sleep 1; done ) >"$d/rss.tsv" &
   local sampler=$!
@@ -569,7 +576,7 @@ suite_gc() {
   awk -v t=$((s1 - s0)) -v hz="$CLK_TCK" -v a="$t0" -v b="$t1" 'BEGIN{printf "srv_cpu_pct=%.0f wall_s=%.2f\n", 100*t/hz/((b-a)/1e9), (b-a)/1e9}' >"$d/cpu.txt"
   curl -fsS "http://127.0.0.1:$P_TENURE/debug/heap" >"$d/heap_after.json" || problem "GET /debug/heap failed after the GC run"
   stop_pid "$sampler"
-  printf 'trace_lines_before_load=%s\n' "$ms0" >>"$d/cpu.txt"
+  printf 'trace_lines_before_load=%s trace_lines_before_run=%s\n' "$ms0" "$ms1" >>"$d/cpu.txt"
   if ! kill -0 "$pid" 2>/dev/null; then problem "tenure-server died during the GC profile (log: $d/tenure.log)"; fi
   grep -q '^USERS ' "$d/wrk.txt" || problem "the GC profile's wrk run printed no USERS line (gc/wrk.txt)"
   local bad; bad=$(sed -n 's/^USERS .* bad=\([0-9]*\).*/\1/p' "$d/wrk.txt")
@@ -578,7 +585,7 @@ suite_gc() {
   stop_pid "$pid"; unset "PID_OF[tenure]"
   grep ' ms: ' "$d/tenure.log" >"$d/trace.txt"
   grep -v ' ms: ' "$d/tenure.log" >"$d/tenure_other.log"
-  say "  $(grep -c Scavenge "$d/trace.txt") scavenges, $(grep -c Mark- "$d/trace.txt") full GCs in the trace"
+  say "  $(tail -n +$((ms1 + 1)) "$d/trace.txt" | grep -c Scavenge) scavenges, $(tail -n +$((ms1 + 1)) "$d/trace.txt" | grep -c Mark-) full GCs in the run ($(head -n "$ms1" "$d/trace.txt" | grep -c Mark-) before it: start-up and warm-up)"
 }
 
 # ---------------------------------------------------------------- stores (session, cached)
