@@ -38,8 +38,9 @@ static tree_t *bottom_up(gc_heap_t *h, int depth) {
     fputs("binarytrees: out of memory\n", stderr);
     exit(1);
   }
-  GC_INIT(h, t, left, l); /* t is fresh: no GC point since its allocation */
-  GC_INIT(h, t, right, r);
+  /* t is fresh: no GC point since its allocation */
+  GC_INIT_FIELD(h, t, left, l);
+  GC_INIT_FIELD(h, t, right, r);
   GC_FRAME_CLOSE(h, fr);
   return t;
 }

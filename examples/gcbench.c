@@ -93,8 +93,9 @@ static node_t *make_tree(gc_heap_t *h, int depth) {
   l = make_tree(h, depth - 1);
   r = make_tree(h, depth - 1);
   node_t *n = new_node(h);
-  GC_INIT(h, n, left, l); /* n is fresh: no GC point since its allocation */
-  GC_INIT(h, n, right, r);
+  /* n is fresh: no GC point since its allocation */
+  GC_INIT_FIELD(h, n, left, l);
+  GC_INIT_FIELD(h, n, right, r);
   GC_FRAME_CLOSE(h, fr);
   return n;
 }

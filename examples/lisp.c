@@ -127,8 +127,8 @@ static inline void *heap_alloc(const gc_type_t *t, size_t size) {
 #define obj_type(o) gc_object_type(o)
 #define WRITE(obj, field, val) GC_WRITE(H, obj, field, val)
 /* A store into an object allocated since the last GC point (so young):
- * no barrier (GC_INIT). */
-#define INIT(obj, field, val) GC_INIT(H, obj, field, val)
+ * no barrier (GC_INIT_FIELD). */
+#define INIT(obj, field, val) GC_INIT_FIELD(H, obj, field, val)
 #define INIT_MAX_BYTES GC_MAX_REGULAR_SIZE /* larger objects start old */
 #define FRAME(name, ...) GC_FRAME(H, name, __VA_ARGS__)
 #define FRAME_CLOSE(name) GC_FRAME_CLOSE(H, name)

@@ -52,11 +52,11 @@ void gc__remset_drop_dead(gc_heap_t *h) {
   h->remset.len = keep;
 }
 
-/* GC_INIT's check (gc.h, builds without NDEBUG): an initialising store
+/* GC_INIT_FIELD's check (gc.h, builds without NDEBUG): an initialising store
  * skips the barrier, which is sound only for an object still young. */
 void gc__init_not_young(gc_heap_t *h, void *obj) {
   gc__fatal(h,
-            "GC_INIT into an old %s object at %p: it was promoted by a GC "
-            "point after its allocation, or is large; use GC_WRITE",
+            "GC_INIT_FIELD into an old %s object at %p: it was promoted by a "
+            "GC point after its allocation, or is large; use GC_WRITE",
             gc__type_of_hdr(gc__hdr(obj))->name, obj);
 }

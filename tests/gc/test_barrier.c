@@ -1,7 +1,7 @@
 /* test_barrier.c -- old-to-new stores through the write barrier survive
  * scavenges; the remembered set shrinks when the pointers go away.
- * GC_INIT, the store that skips the barrier, is checked here too: this file
- * is built as without NDEBUG, so GC_INIT checks the holder's youth. */
+ * GC_INIT_FIELD, the store that skips the barrier, is checked here too: this
+ * file is built without NDEBUG, so GC_INIT_FIELD checks the holder's youth. */
 #undef NDEBUG
 #include <string.h>
 
@@ -92,7 +92,7 @@ static void test_barrier_large_object_holds_young(void **state) {
   gc_heap_destroy(h);
 }
 
-/* GC_INIT into a fresh object needs no record: the stored young objects
+/* GC_INIT_FIELD into a fresh object needs no record: the stored young objects
  * survive the scavenges that then promote their holder (a scavenge finds
  * them through the young holder, and copies them with it). */
 static void test_init_store_into_fresh_object(void **state) {
@@ -103,8 +103,8 @@ static void test_init_store_into_fresh_object(void **state) {
   gc_scope_open(h, &s);
   pair_t **kid = GC_HANDLE(h, test_pair(h, NULL, NULL, 7));
   pair_t *p = gc_alloc(h, &pair_type, sizeof(pair_t));
-  GC_INIT(h, p, car, *kid);
-  GC_INIT(h, p, cdr, (void *)(uintptr_t)0x11); /* an immediate */
+  GC_INIT_FIELD(h, p, car, *kid);
+  GC_INIT_FIELD(h, p, cdr, (void *)(uintptr_t)0x11); /* an immediate */
   pair_t **ph = GC_HANDLE(h, p);
   *kid = NULL;
   promote(h);
@@ -115,7 +115,7 @@ static void test_init_store_into_fresh_object(void **state) {
   gc_heap_destroy(h);
 }
 
-/* ARG 0: GC_INIT after a GC point promoted the holder; 1: into a large
+/* ARG 0: GC_INIT_FIELD after a GC point promoted the holder; 1: into a large
  * object (allocated old). */
 static void init_into_old(int arg) {
   gc_heap_t *h;
@@ -127,10 +127,10 @@ static void init_into_old(int arg) {
   if (arg == 0) {
     pair_t **p = GC_HANDLE(h, test_pair(h, NULL, NULL, 1));
     promote(h); /* the mistake: GC points between allocation and store */
-    GC_INIT(h, *p, car, test_pair(h, NULL, NULL, 2));
+    GC_INIT_FIELD(h, *p, car, test_pair(h, NULL, NULL, 2));
   } else {
     vec_t *v = test_vec(h, GC_MAX_REGULAR_SIZE / sizeof(void *) + 1);
-    GC_INIT(h, v, items[0], NULL);
+    GC_INIT_FIELD(h, v, items[0], NULL);
   }
   _exit(0); /* not reached */
 }
@@ -143,7 +143,7 @@ static void test_init_store_into_old_object_is_fatal(void **state) {
   for (int arg = 0; arg < 2; arg++) {
     char out[2048];
     assert_true(test_run_child(init_into_old, arg, out, sizeof out));
-    assert_non_null(strstr(out, "GC_INIT into an old"));
+    assert_non_null(strstr(out, "GC_INIT_FIELD into an old"));
     assert_non_null(strstr(out, type[arg]));
   }
 }

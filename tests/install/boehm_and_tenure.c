@@ -6,6 +6,11 @@
  * lives under <tenure/...>; this program is built against the installed
  * prefix (its include directory first on the path) and must see both
  * libraries, each allocating and collecting its own objects.
+ *
+ * The build is -Werror, so a macro both define (Boehm's names are GC_*, as
+ * are tenure's macros: GC_WRITE, GC_VISIT, GC_HANDLE, GC_INIT_FIELD, ...)
+ * fails it as a redefinition, whichever header comes first.  tenure once
+ * named its initialising store GC_INIT, which is Boehm's start-up macro.
  */
 #include <gc.h>
 #include <stdio.h>
@@ -38,7 +43,7 @@ int main(void) {
   cell_t **head = GC_HANDLE(h, (cell_t *)NULL);
   for (int i = 0; i < 100000; i++) {
     cell_t *c = gc_alloc(h, &cell_type, sizeof(cell_t));
-    GC_WRITE(h, c, next, *head);
+    GC_INIT_FIELD(h, c, next, *head);
     *head = c;
   }
   gc_collect(h, GC_COLLECT_FULL);

@@ -230,9 +230,10 @@ static inline void gc_write(gc_heap_t *h, void *obj, void *slot, void *val) {
  * reference not in the remembered set").  Without NDEBUG, OBJ's youth is
  * checked (a fatal error otherwise). */
 #ifdef NDEBUG
-#define GC_INIT(h, obj, field, val) ((void)(h), (void)((obj)->field = (val)))
+#define GC_INIT_FIELD(h, obj, field, val)                                     \
+  ((void)(h), (void)((obj)->field = (val)))
 #else
-#define GC_INIT(h, obj, field, val)                                           \
+#define GC_INIT_FIELD(h, obj, field, val)                                     \
   do {                                                                        \
     __typeof__(obj) gc__io = (obj);                                           \
     if (GC_UNLIKELY(!gc__is_young(gc__fast(h), gc__io)))                      \
