@@ -186,6 +186,10 @@ struct gc_heap_s {
   bool fast_promotion;
   unsigned tenure_age; /* survivors this old are promoted (policy.c) */
   size_t young_by_age[X__MAX_AGE + 1]; /* survivor-space bytes by age */
+  /* The tenuring evidence (policy.c): bytes of each age at risk and of
+   * those that survived, over the last scavenges (decaying sums). */
+  size_t tenure_seen[X__MAX_AGE + 1];
+  size_t tenure_survived[X__MAX_AGE + 1];
   gc__vec_t remset;          /* old objects that may point to new ones */
   gc__vec_t finalizable;     /* new-space objects whose type finalizes */
 

@@ -226,6 +226,57 @@ static void test_scavenge_adaptive_tenuring(void **state) {
   }
 }
 
+/* Adaptive tenuring under a constant hazard, as a server replacing values
+ * at a steady rate: each round (one scavenge) replaces each of VALUES
+ * values (lists of VALUE_PAIRS pairs) with probability 5/8, so every age
+ * mostly dies and nothing should be promoted but the tail that outlives
+ * the oldest age: (3/8)^8 of the values, 0.4 a round, 60 over the last
+ * 150 rounds.  Judged on one scavenge at a time, an age of a few dozen
+ * values reads as "mostly survived" by chance now and then, and it is
+ * promoted with every age above it: 386 values were (commit 3acbf25);
+ * judged over the policy's window, 88. */
+static void test_scavenge_tenuring_constant_hazard(void **state) {
+  (void)state;
+  enum { VALUES = 1000, VALUE_PAIRS = 10, ROUNDS = 200, SETTLED = 50 };
+  gc_options_t o;
+  counting_options(&o);
+  o.promotion_age = -1;
+  o.min_semi_space_size = o.max_semi_space_size = 1024 * 1024;
+  gc_heap_t *h = test_heap_with(&o);
+  test_register_zoo(h);
+  gc_scope_t s;
+  gc_scope_open(h, &s);
+  pair_t **slot[VALUES];
+  for (int i = 0; i < VALUES; i++)
+    slot[i] = (pair_t **)gc_handle(h, NULL);
+  uint64_t x = 0x9e3779b97f4a7c15u; /* xorshift64: the same run every time */
+  size_t promoted_settled = 0;
+  for (int round = 0; round < ROUNDS; round++) {
+    for (int i = 0; i < VALUES; i++) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      if (*slot[i] == NULL || (x >> 61) < 5) { /* 5 in 8 */
+        gc_scope_t r;
+        gc_scope_open(h, &r);
+        *slot[i] = *young_list(h, VALUE_PAIRS);
+        gc_scope_close(h, &r);
+      }
+    }
+    gc_collect(h, GC_COLLECT_MINOR);
+    if (round == SETTLED - 1)
+      promoted_settled = test_stats(h).bytes_promoted;
+  }
+  assert_int_equal(test_stats(h).scavenges, ROUNDS);
+  size_t promoted = test_stats(h).bytes_promoted - promoted_settled;
+  size_t value_bytes = VALUE_PAIRS * (sizeof(pair_t) + sizeof(void *));
+  /* The tail, 60 values; allow twice that. */
+  print_message("promoted over the last %d rounds: %zu bytes (%zu values)\n",
+                ROUNDS - SETTLED, promoted, promoted / value_bytes);
+  assert_true(promoted <= 120 * value_bytes);
+  gc_scope_close(h, &s);
+  assert_int_equal(gc_verify(h), 0);
+  gc_heap_destroy(h);
+}
+
 static void test_scavenge_nested_scopes_and_escape(void **state) {
   (void)state;
   gc_heap_t *h = test_heap();
@@ -278,6 +329,7 @@ int main(void) {
       cmocka_unit_test(test_scavenge_promotion_by_age),
       cmocka_unit_test(test_scavenge_fast_promotion_counts_root_survivors),
       cmocka_unit_test(test_scavenge_adaptive_tenuring),
+      cmocka_unit_test(test_scavenge_tenuring_constant_hazard),
       cmocka_unit_test(test_scavenge_nested_scopes_and_escape),
       cmocka_unit_test(test_scavenge_immediates_ignored),
   };
