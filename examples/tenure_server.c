@@ -618,6 +618,14 @@ int main(int argc, char **argv) {
   gc_root_add(h, (void **)&A.buffer10k, "buffer10k");
   free(a10k);
 
+  /* libuv's thread pool (4 threads unless UV_THREADPOOL_SIZE says) runs
+   * the memcached store's calls, which wait for their reply, and the file
+   * system calls of /files and /upload.  The store takes half of it (its
+   * clients, cache/DESIGN.md): with 8, it keeps 4 round trips in flight,
+   * where 2 left its session p99 at 1.5x (the README's issue 10 section).
+   * Set before libuv starts the pool (its first use); the user's value
+   * stands. */
+  setenv("UV_THREADPOOL_SIZE", "8", 0);
   rt_loop_t *loop;
   rt_app_t *app;
   rt_loop_create(A.rt, &loop);

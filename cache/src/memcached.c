@@ -81,7 +81,12 @@
 #define MAX_TIMEOUT_MS 86400000u
 #define DEFAULT_RETRY_S 2 /* a server out of the ring is tried again after */
 #define MAX_RETRY_S 86400u
-#define DEFAULT_CLIENTS 2 /* half of libuv's default thread pool of 4 */
+/* Without clients=N, half of libuv's thread pool (UV_THREADPOOL_SIZE, read
+ * as libuv reads it: 4 when unset or 0, at most 1024), so that a paused
+ * server, which holds a client per work item for the whole timeout, leaves
+ * the other half to the process's file system and DNS work. */
+#define UV_POOL_DEFAULT 4
+#define UV_POOL_MAX 1024
 #define MAX_CLIENTS 64
 #define MAX_SERVERS 64 /* one bit each in an op's `failed` */
 #define HOST_MAX 255
@@ -1305,6 +1310,17 @@ static int make_client(const mc_t *m, uint64_t out, memcached_st **res,
   return 0;
 }
 
+static uint64_t default_clients(void) {
+  const char *v = getenv("UV_THREADPOOL_SIZE");
+  unsigned long pool = v != NULL ? strtoul(v, NULL, 10) : 0;
+  if (pool == 0)
+    pool = UV_POOL_DEFAULT;
+  if (pool > UV_POOL_MAX)
+    pool = UV_POOL_MAX;
+  uint64_t c = pool / 2 > 0 ? pool / 2 : 1;
+  return c < MAX_CLIENTS ? c : MAX_CLIENTS;
+}
+
 static int mc_open(rt_loop_t *loop, const char *url, cache_store_t **out,
                    char *err, size_t errlen) {
   server_t *servers = calloc(MAX_SERVERS, sizeof *servers);
@@ -1312,7 +1328,7 @@ static int mc_open(rt_loop_t *loop, const char *url, cache_store_t **out,
     return -ENOMEM;
   size_t n = 0;
   uint64_t timeout = DEFAULT_TIMEOUT_MS, retry = DEFAULT_RETRY_S,
-           clients = DEFAULT_CLIENTS;
+           clients = default_clients();
   int r = parse_url(url, servers, &n, &timeout, &retry, &clients, err, errlen);
   mc_t *m = r == 0 ? calloc(1, sizeof *m) : NULL;
   if (m == NULL) {

@@ -22,7 +22,9 @@
  *                                             &clients=N]
  *                                         a pool of memcached servers
  *                                         (libmemcached, consistent
- *                                         hashing, on libuv's threads)
+ *                                         hashing, on libuv's threads:
+ *                                         clients=N of them, default
+ *                                         half of UV_THREADPOOL_SIZE)
  *
  * A store is a table of callbacks (cache_store_type_t, as Redis's dictType
  * is) behind a common header.  Every operation answers through an
