@@ -836,18 +836,10 @@ static void traffic_more(traffic_t *t) {
   }
 }
 
-/* Runs redis-cli --cluster reshard (COUNT slots FROM -> TO) in a child,
- * and the traffic on the loop until it has exited. */
-static void reshard_under_traffic(env_t *e, int from, int to, int count) {
-  char fid[41], tid[41], seed[32], n[16], log[128];
-  node_id(from, fid);
-  node_id(to, tid);
-  snprintf(seed, sizeof seed, "127.0.0.1:%d", from);
-  snprintf(n, sizeof n, "%d", count);
-  snprintf(log, sizeof log, "%s/reshard.log", C.dir);
-  char *argv[] = {"redis-cli",       "--cluster", "reshard",       seed,
-                  "--cluster-from",  fid,         "--cluster-to",  tid,
-                  "--cluster-slots", n,           "--cluster-yes", NULL};
+/* Runs redis-cli with ARGV (NULL-terminated, after "redis-cli") in a
+ * child, its output appended to LOG, and the traffic on the loop until it
+ * has exited.  Returns its exit status (-1 if it did not exit). */
+static int redis_cli_under_traffic(env_t *e, char **argv, const char *log) {
   pid_t pid = fork();
   assert_true(pid >= 0);
   if (pid == 0) {
@@ -855,7 +847,7 @@ static void reshard_under_traffic(env_t *e, int from, int to, int count) {
     int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
     dup2(fd, 1);
     dup2(fd, 2);
-    execvp(argv[0], argv);
+    execvp("redis-cli", argv);
     _exit(127);
   }
   int st = 0;
@@ -863,8 +855,69 @@ static void reshard_under_traffic(env_t *e, int from, int to, int count) {
     traffic_more(&T);
     pump(e, 20);
   }
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Whether LOG holds NEEDLE. */
+static bool log_has(const char *log, const char *needle) {
+  FILE *f = fopen(log, "r");
+  if (f == NULL)
+    return false;
+  char line[512];
+  bool found = false;
+  while (!found && fgets(line, sizeof line, f) != NULL)
+    found = strstr(line, needle) != NULL;
+  fclose(f);
+  return found;
+}
+
+/* Prints the last lines of LOG (on a failure, so CI shows why). */
+static void print_log_tail(const char *log) {
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "tail -n 15 '%s' >&2", log);
+  if (system(cmd) != 0)
+    print_message("(no %s)\n", log);
+}
+
+/* Runs redis-cli --cluster reshard (COUNT slots FROM -> TO) with the
+ * traffic running.  redis-cli first checks the cluster and refuses to
+ * start while a node's view of the slots or of the other nodes is not
+ * yet everyone's (gossip after the previous test's migration, slower
+ * on a loaded machine); so it starts once `--cluster check` passes, and
+ * a run that refused before moving any slot is tried again (3 times in
+ * all).  A reshard that failed after it began moving slots fails the
+ * test. */
+static void reshard_under_traffic(env_t *e, int from, int to, int count) {
+  char fid[41], tid[41], seed[32], n[16], log[128];
+  node_id(from, fid);
+  node_id(to, tid);
+  snprintf(seed, sizeof seed, "127.0.0.1:%d", from);
+  snprintf(n, sizeof n, "%d", count);
+  snprintf(log, sizeof log, "%s/reshard.log", C.dir);
+  char *check[] = {"redis-cli", "--cluster", "check", seed, NULL};
+  char *argv[] = {"redis-cli",       "--cluster", "reshard",       seed,
+                  "--cluster-from",  fid,         "--cluster-to",  tid,
+                  "--cluster-slots", n,           "--cluster-yes", NULL};
+  int st = -1;
+  for (int attempt = 0; attempt < 3 && st != 0; attempt++) {
+    for (int i = 0; i < 50 && redis_cli_under_traffic(e, check, log) != 0;
+         i++)
+      pump(e, 100);
+    if (truncate(log, 0) != 0) /* this attempt's output only */
+      print_message("cannot truncate %s\n", log);
+    st = redis_cli_under_traffic(e, argv, log);
+    if (st != 0 && log_has(log, "Moving slot"))
+      break;
+    if (st != 0) {
+      print_message("reshard %d -> %d refused (attempt %d):\n", from, to,
+                    attempt + 1);
+      print_log_tail(log);
+    }
+  }
+  if (st != 0) {
+    print_log_tail(log);
     fail_msg("redis-cli --cluster reshard failed (see %s)", log);
+  }
   print_message("reshard %d -> %d (%d slots) done, %d sets so far\n", from, to,
                 count, T.next);
   /* The next one starts once gossip has told every node. */
