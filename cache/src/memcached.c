@@ -519,12 +519,20 @@ static void run_batch(memcached_st *mc, op_t *lead) {
   for (op_t *op = lead; op != NULL; op = op->batch) {
     if (op->value != NULL || op->rc == MEMCACHED_MEMORY_ALLOCATION_FAILURE)
       continue;
-    if (complete)
+    if (complete) {
       op->rc = MEMCACHED_NOTFOUND;
-    else if (rc == MEMCACHED_TIMEOUT)
+    } else if (rc == MEMCACHED_TIMEOUT) {
       op->rc = MEMCACHED_TIMEOUT;
-    else
+    } else {
+      /* A server that failed inside the mget may have left the ring there
+       * (REMOVE_FAILED_SERVERS), so the get's own attempts go to the key's
+       * new owner and never see the failure: it is noted here, or the
+       * server's return would not count as a reconnect (note_servers). */
+      int before = op->server;
       run_one(mc, op);
+      if (before >= 0 && op->server != before && unreachable(rc))
+        op->failed |= (uint64_t)1 << before;
+    }
   }
 }
 
