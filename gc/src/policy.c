@@ -247,10 +247,10 @@ void gc__policy_tenure(gc_heap_t *h, const size_t *survived_by_age,
      * risk (what the last one left at each age) and survived, added to
      * the decaying sums, which settle at TENURE_WINDOW times a steady
      * scavenge's. */
-    const size_t *seen = h->tenure_seen, *kept = h->tenure_survived;
+    size_t *seen = h->tenure_seen, *kept = h->tenure_survived;
     for (unsigned a = 0; a <= X__MAX_AGE; a++) {
-      h->tenure_seen[a] += h->young_by_age[a] - seen[a] / TENURE_WINDOW;
-      h->tenure_survived[a] += survived_by_age[a] - kept[a] / TENURE_WINDOW;
+      seen[a] += h->young_by_age[a] - seen[a] / TENURE_WINDOW;
+      kept[a] += survived_by_age[a] - kept[a] / TENURE_WINDOW;
     }
     const size_t enough = TENURE_MIN_SAMPLE * TENURE_WINDOW;
     unsigned t = 1;
