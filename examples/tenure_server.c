@@ -403,12 +403,13 @@ static void get_cached(rt_value_t *req, void *data) {
   (void)data;
   rt_value_t p = rt_req_get(req, RT_REQ_PARAMS);
   rt_value_t k = rt_map_get_cstr(p, "key");
-  char key[300];
-  int n = snprintf(key, sizeof key, "cached:%.*s",
-                   (int)(rt_string_length(k) < 256 ? rt_string_length(k) : 256),
-                   rt_string_data(k));
+  char key[7 + 256];
+  size_t kl = rt_string_length(k) < 256 ? rt_string_length(k) : 256;
+  memcpy(key, "cached:", 7);
+  memcpy(key + 7, rt_string_data(k), kl);
+  size_t n = 7 + kl;
   gc_persistent_t *keep = gc_persistent_new(A.h, (void *)*req);
-  cache_get_or_compute(A.store, key, (size_t)n, 60000, compute_slowly, NULL,
+  cache_get_or_compute(A.store, key, n, 60000, compute_slowly, NULL,
                        cached_value, keep);
 }
 

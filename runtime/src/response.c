@@ -143,13 +143,8 @@ static ssize_t find_header(x__exchange_t *ex, const char *name, size_t from) {
   return -1;
 }
 
-int rt_res_remove_header(rt_value_t *req, const char *name) {
-  int err;
-  x__exchange_t *ex = open_ex(req, &err);
-  if (ex == NULL)
-    return err;
-  if (!valid_name(name))
-    return -EINVAL;
+/* Removes every header named NAME (checked by the caller). */
+static void remove_named(x__exchange_t *ex, const char *name) {
   ssize_t i;
   while ((i = find_header(ex, name, 0)) >= 0) {
     free(ex->hdr[i]);
@@ -157,6 +152,19 @@ int rt_res_remove_header(rt_value_t *req, const char *name) {
             (ex->nhdr - (size_t)i - 1) * sizeof *ex->hdr);
     ex->nhdr--;
   }
+}
+
+static int append_named(x__exchange_t *ex, const char *name,
+                        const char *value);
+
+int rt_res_remove_header(rt_value_t *req, const char *name) {
+  int err;
+  x__exchange_t *ex = open_ex(req, &err);
+  if (ex == NULL)
+    return err;
+  if (!valid_name(name))
+    return -EINVAL;
+  remove_named(ex, name);
   return 0;
 }
 
@@ -168,6 +176,12 @@ int rt_res_append_header(rt_value_t *req, const char *name,
     return err;
   if (!valid_name(name) || !valid_value(value))
     return -EINVAL;
+  return append_named(ex, name, value);
+}
+
+/* Appends a checked header NAME: VALUE. */
+static int append_named(x__exchange_t *ex, const char *name,
+                        const char *value) {
   if (ex->nhdr == ex->hdr_cap) {
     size_t ncap = ex->hdr_cap ? ex->hdr_cap * 2 : 8;
     char **n = realloc(ex->hdr, ncap * sizeof *n);
@@ -193,8 +207,8 @@ int rt_res_set_header(rt_value_t *req, const char *name, const char *value) {
     return err;
   if (!valid_name(name) || !valid_value(value))
     return -EINVAL;
-  rt_res_remove_header(req, name);
-  return rt_res_append_header(req, name, value);
+  remove_named(ex, name);
+  return append_named(ex, name, value);
 }
 
 const char *rt_res_get_header(rt_value_t *req, const char *name) {

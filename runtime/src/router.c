@@ -383,7 +383,26 @@ static void call_layer(x__exchange_t *ex, const layer_t *l, size_t base) {
   gc_scope_close(h, &sc);
 }
 
+/* Whether a route's first literal segment can be that of SUB, whose first
+ * segment is FIRST_LEN long: a cheap test before route_match. */
+static bool first_segment_fits(const layer_t *l, const char *sub,
+                               size_t first_len) {
+  if (l->nsegs == 0 || l->segs[0].param)
+    return true;
+  const seg_t *g = &l->segs[0];
+  return g->len == first_len &&
+         (first_len == 0 || ((sub[1] ^ g->text[0]) & ~0x20) == 0);
+}
+
 static void advance(x__exchange_t *ex) {
+  /* The path (a heap string) is read once: no layer runs and nothing
+   * allocates on the heap between layers, except set_params, after which
+   * it is read again.  The first segment of the remaining path is
+   * measured once per frame base. */
+  size_t plen;
+  const char *path = x__req_path(ex, &plen);
+  const char *measured = NULL;
+  size_t first_len = 0;
   for (;;) {
     if (ex->ended || ex->conn->closing || ex->finishing)
       return;
@@ -398,8 +417,6 @@ static void advance(x__exchange_t *ex) {
       continue;
     }
     const layer_t *l = &layers[f->idx++];
-    size_t plen;
-    const char *path = x__req_path(ex, &plen);
     const char *sub = path + f->base;
     size_t slen = plen - f->base;
     if (slen == 0) {
@@ -429,6 +446,15 @@ static void advance(x__exchange_t *ex) {
     case L_ROUTE: {
       if (ex->err != 0)
         continue;
+      if (sub != measured) {
+        size_t j = sub[0] == '/' ? 1 : 0;
+        while (j < slen && sub[j] != '/')
+          j++;
+        first_len = sub[0] == '/' ? j - 1 : j;
+        measured = sub;
+      }
+      if (sub[0] == '/' && !first_segment_fits(l, sub, first_len))
+        continue;
       span_t spans[64];
       size_t ns = 0;
       if (l->nsegs + 1 > 64 || !route_match(l, sub, slen, spans, &ns))
@@ -442,6 +468,9 @@ static void advance(x__exchange_t *ex) {
       if (ns > 0) { /* spans are offsets into SUB */
         int err = set_params(ex, l, sub, spans, ns);
         if (err != 0) {
+          /* set_params may have run a GC point: the path may have moved. */
+          path = x__req_path(ex, &plen);
+          measured = NULL;
           ex->err = err;
           free(ex->err_msg);
           ex->err_msg = strdup(err == 400 ? "failed to decode a parameter: a "

@@ -319,6 +319,7 @@ static void setup_app(ht_server_t *hs, rt_app_t *app) {
   assert_int_equal(rt_app_get(app, "/file", h_file, NULL), 0);
   assert_int_equal(rt_app_get(app, "/resp-api", h_resp_api, NULL), 0);
   assert_int_equal(rt_app_get(app, "/negotiate", h_negotiate, NULL), 0);
+  assert_int_equal(rt_app_get(app, "/@at", h_hello, NULL), 0);
   assert_int_equal(rt_app_create(hs->rt, &sub_app), 0);
   assert_int_equal(rt_app_get(sub_app, "/inner", h_sub, NULL), 0);
   assert_int_equal(rt_app_mount(app, "/api/v1", sub_app), 0);
@@ -474,6 +475,15 @@ static void test_server_routing(void **state) {
   expect(p, "GET /rest/a/b%2Fc HTTP/1.1\r\nHost: x\r\n\r\n", 200,
          "rest=a/b/c");
   expect(p, "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n", 404, "Not Found\n");
+  /* The router's first-segment test before matching: case-insensitive
+   * for letters only ('@' and '`' differ by the case bit too), a
+   * trailing slash ignored, a segment that only starts alike refused. */
+  expect(p, "GET /HeLLo/ HTTP/1.1\r\nHost: x\r\n\r\n", 200, "hello world\n");
+  expect(p, "GET /@AT HTTP/1.1\r\nHost: x\r\n\r\n", 200, "hello world\n");
+  expect(p, "GET /`at HTTP/1.1\r\nHost: x\r\n\r\n", 404, NULL);
+  expect(p, "GET /hellox HTTP/1.1\r\nHost: x\r\n\r\n", 404, NULL);
+  expect(p, "GET /hell HTTP/1.1\r\nHost: x\r\n\r\n", 404, NULL);
+  expect(p, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 404, NULL);
   /* absolute-form targets route by their path. */
   expect(p, "GET http://x:80/users/abs?q=1 HTTP/1.1\r\nHost: x\r\n\r\n",
          200, "user=abs");
