@@ -382,19 +382,21 @@ static void compute_slowly(cache_flight_t *fl, const char *key, size_t klen,
   gc_scope_close(A.h, &sc);
 }
 
-static void cached_value(cache_store_t *st, int err, rt_value_t *v, bool hit,
-                         void *data) {
+/* The value's JSON text goes out as it is: a memory:// hit builds no
+ * value on the heap (cache_get_or_compute_json). */
+static void cached_value(cache_store_t *st, int err, const char *json,
+                         size_t len, bool hit, void *data) {
   (void)st;
   gc_persistent_t *p = data;
   gc_scope_t sc;
   gc_scope_open(A.h, &sc);
   rt_value_t *req = rt_handle(A.h, (rt_value_t)gc_persistent_get(p));
   gc_persistent_free(A.h, p);
-  if (err < 0) {
+  if (err < 0 || json == NULL) {
     rt_next_error(req, 503, "cache unavailable");
   } else {
     rt_res_set_header(req, "X-Cache", hit ? "hit" : "miss");
-    rt_res_json(req, v);
+    rt_res_json_text(req, json, len);
   }
   gc_scope_close(A.h, &sc);
 }
@@ -409,8 +411,8 @@ static void get_cached(rt_value_t *req, void *data) {
   memcpy(key + 7, rt_string_data(k), kl);
   size_t n = 7 + kl;
   gc_persistent_t *keep = gc_persistent_new(A.h, (void *)*req);
-  cache_get_or_compute(A.store, key, n, 60000, compute_slowly, NULL,
-                       cached_value, keep);
+  cache_get_or_compute_json(A.store, key, n, 60000, compute_slowly, NULL,
+                            cached_value, keep);
 }
 
 /* Errors as JSON for API clients, text otherwise (as an express app's

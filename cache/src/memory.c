@@ -137,7 +137,7 @@ static bool expired(mem_t *m, const entry_t *e) {
 
 /* --- Answers, always from the loop ---------------------------------------------- */
 
-enum { OP_GET, OP_DONE };
+enum { OP_GET, OP_DONE, OP_GET_JSON };
 
 typedef struct op_s {
   mem_t *m;
@@ -146,6 +146,10 @@ typedef struct op_s {
   cache_done_fn done;
   void *data;
   uint64_t t0; /* cache__latency_start() at the call (0: not timed) */
+  cache_get_json_fn jget; /* OP_GET_JSON: */
+  bool found;             /* a hit: text[0 .. tlen) is its copy */
+  size_t tlen;
+  char text[];
 } op_t;
 
 static void free_store(mem_t *m) {
@@ -178,7 +182,10 @@ static void run_op(rt_loop_t *loop, void *data, rt_value_t *args,
   (void)loop;
   int err = m->closing && op->err == 0 ? -ECANCELED : op->err;
   cache__latency_record(&m->base, op->t0);
-  if (op->kind == OP_GET)
+  if (op->kind == OP_GET_JSON)
+    op->jget(&m->base, err, err == 0 && op->found ? op->text : NULL,
+             err == 0 && op->found ? op->tlen : 0, op->data);
+  else if (op->kind == OP_GET)
     op->get(&m->base, err, err == 0 && nargs > 0 && args[0] != RT_NONE
                                ? &args[0]
                                : NULL,
@@ -202,7 +209,8 @@ static void answer(mem_t *m, int kind, int err, cache_get_fn get,
       done(&m->base, -ENOMEM, data);
     return;
   }
-  *op = (op_t){m, kind, err, get, done, data, cache__latency_start(&m->base)};
+  *op = (op_t){.m = m, .kind = kind, .err = err, .get = get, .done = done,
+               .data = data, .t0 = cache__latency_start(&m->base)};
   rt_value_t args[1] = {value};
   if (rt_next_tick(m->base.loop, run_op, op, args, 1) < 0) {
     free(op);
@@ -223,24 +231,34 @@ static void fail(mem_t *m, int err, const char *msg) {
 
 /* --- Operations ------------------------------------------------------------------- */
 
-static void mem_get(cache_store_t *st, const char *key, size_t klen,
-                    cache_get_fn fn, void *data) {
-  mem_t *m = (mem_t *)st;
+/* A read of KEY: its live entry, made the most recently used, or NULL
+ * (an expired entry is removed); counted as a hit or a miss. */
+static entry_t *lookup(mem_t *m, const char *key, size_t klen) {
   uint32_t h = cache__hash_key(key, klen);
   entry_t **pp = find(m, key, klen, h);
   if (*pp != NULL && expired(m, *pp)) {
     remove_at(m, pp);
     m->st.expirations++;
   }
-  if (*pp == NULL) {
-    m->st.misses++;
-    answer(m, OP_GET, 0, fn, NULL, data, RT_NONE);
-    return;
-  }
   entry_t *e = *pp;
+  if (e == NULL) {
+    m->st.misses++;
+    return NULL;
+  }
   m->st.hits++;
   lru_unlink(m, e);
   lru_push(m, e);
+  return e;
+}
+
+static void mem_get(cache_store_t *st, const char *key, size_t klen,
+                    cache_get_fn fn, void *data) {
+  mem_t *m = (mem_t *)st;
+  entry_t *e = lookup(m, key, klen);
+  if (e == NULL) {
+    answer(m, OP_GET, 0, fn, NULL, data, RT_NONE);
+    return;
+  }
   /* GC point: the text is off the heap, so parsing cannot move it. */
   gc_scope_t sc;
   gc_scope_open(m->h, &sc);
@@ -251,6 +269,32 @@ static void mem_get(cache_store_t *st, const char *key, size_t klen,
     fail(m, err, "a stored value does not parse");
   answer(m, OP_GET, err, fn, NULL, data, err == 0 ? *v : RT_NONE);
   gc_scope_close(m->h, &sc);
+}
+
+/* The stored text itself (valid JSON: the store wrote it), copied into
+ * the answer so that a set or an eviction before it runs changes
+ * nothing. */
+static void mem_get_json(cache_store_t *st, const char *key, size_t klen,
+                         cache_get_json_fn fn, void *data) {
+  mem_t *m = (mem_t *)st;
+  entry_t *e = lookup(m, key, klen);
+  size_t tlen = e != NULL ? e->json_len : 0;
+  op_t *op = malloc(sizeof *op + tlen);
+  if (op == NULL) {
+    fn(st, -ENOMEM, NULL, 0, data); /* as answer(): now rather than never */
+    return;
+  }
+  *op = (op_t){.m = m, .kind = OP_GET_JSON, .jget = fn, .data = data,
+               .t0 = cache__latency_start(&m->base), .found = e != NULL,
+               .tlen = tlen};
+  if (e != NULL)
+    memcpy(op->text, e->json, tlen);
+  if (rt_next_tick(m->base.loop, run_op, op, NULL, 0) < 0) {
+    free(op);
+    fn(st, -ENOMEM, NULL, 0, data);
+    return;
+  }
+  m->pending++;
 }
 
 static void evict(mem_t *m) {
@@ -482,4 +526,5 @@ const cache_store_type_t cache_memory_type = {
     .touch = mem_touch,
     .stats = mem_stats,
     .close = mem_close,
+    .get_json = mem_get_json,
 };

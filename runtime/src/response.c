@@ -433,6 +433,12 @@ int rt_res_json(rt_value_t *req, const rt_value_t *v) {
   return err;
 }
 
+int rt_res_json_text(rt_value_t *req, const char *text, size_t n) {
+  if (text == NULL)
+    return -EINVAL;
+  return send_bytes(req, text, n, "application/json; charset=utf-8");
+}
+
 int rt_res_send_status(rt_value_t *req, int status) {
   int err = rt_res_status(req, status);
   if (err < 0)

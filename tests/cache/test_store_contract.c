@@ -413,6 +413,145 @@ static void test_contract_single_flight(void **state) {
   close_env(&e);
 }
 
+/* --- As JSON text ----------------------------------------------------------
+ */
+
+typedef struct jseen_s {
+  int calls, err;
+  bool found, hit;
+  char json[256];
+} jseen_t;
+
+static void on_json(cache_store_t *st, int err, const char *json, size_t len,
+                    void *data) {
+  (void)st;
+  jseen_t *j = data;
+  j->calls++;
+  j->err = err;
+  j->found = json != NULL;
+  snprintf(j->json, sizeof j->json, "%.*s", (int)len, json ? json : "");
+}
+
+static void get_json(env_t *e, const char *key, jseen_t *j) {
+  memset(j, 0, sizeof *j);
+  cache_get_json(e->st, key, strlen(key), on_json, j);
+  assert_int_equal(j->calls, 0); /* never from inside the call */
+  rt_loop_run(e->loop);
+  assert_int_equal(j->calls, 1);
+}
+
+/* cache_get_json answers what cache_get's value writes, for every shape:
+ * natively (memory://) or through the value. */
+static void test_contract_get_json(void **state) {
+  (void)state;
+  env_t e;
+  open_env(&e);
+  char k[128];
+  key_of(k, sizeof k, "json", 0);
+  jseen_t j;
+  get_json(&e, k, &j);
+  assert_int_equal(j.err, 0);
+  assert_false(j.found);
+  static const char *const shapes[] = {
+      "0", "-1.5", "true", "null", "\"\"", "\"caf\u00e9 \\n \\\"q\\\"\"",
+      "[]", "{}", "{\"a\":1,\"b\":[true,null,\"x\"]}", "[[[[1]]],{\"\":{}}]"};
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+    key_of(k, sizeof k, "json-shape", (int)i);
+    set(&e, k, shapes[i], 0, 0);
+    seen_t s;
+    get(&e, k, &s);
+    assert_true(s.hit);
+    get_json(&e, k, &j);
+    assert_int_equal(j.err, 0);
+    assert_true(j.found);
+    assert_string_equal(j.json, s.json);
+  }
+  assert_int_equal(del_key(&e, k), 0);
+  get_json(&e, k, &j);
+  assert_int_equal(j.err, 0);
+  assert_false(j.found);
+  /* Close with text gets in flight: each answered exactly once. */
+  jseen_t js[20];
+  memset(js, 0, sizeof js);
+  for (int i = 0; i < 20; i++) {
+    key_of(k, sizeof k, "json-shape", i % 8);
+    cache_get_json(e.st, k, strlen(k), on_json, &js[i]);
+  }
+  cache_close(e.st);
+  env_done(&e);
+  for (int i = 0; i < 20; i++)
+    assert_int_equal(js[i].calls, 1);
+}
+
+typedef struct mixed_s {
+  int values, texts, hits, wrong;
+} mixed_t;
+
+static mixed_t mx;
+
+static void on_mixed_value(cache_store_t *st, int err, rt_value_t *v,
+                           bool hit, void *data) {
+  (void)st;
+  (void)data;
+  mx.values++;
+  mx.hits += hit;
+  if (err != 0 || v == NULL || !rt_is_number(*v) || rt_number_value(*v) != 42)
+    mx.wrong++;
+}
+
+static void on_mixed_text(cache_store_t *st, int err, const char *json,
+                          size_t len, bool hit, void *data) {
+  (void)st;
+  (void)data;
+  mx.texts++;
+  mx.hits += hit;
+  if (err != 0 || json == NULL || len != 2 || memcmp(json, "42", 2) != 0)
+    mx.wrong++;
+}
+
+/* Callers of both forms share one flight, whichever form came first: one
+ * compute, each answered in its own form; then hits in both forms. */
+static void test_contract_single_flight_json(void **state) {
+  (void)state;
+  env_t e;
+  open_env(&e);
+  for (int first_text = 0; first_text < 2; first_text++) {
+    char k[128];
+    key_of(k, sizeof k, "flight-json", first_text);
+    fe = (flight_env_t){.e = &e};
+    mx = (mixed_t){0};
+    for (int i = 0; i < MANY; i++) {
+      if ((i % 2 == 0) == (first_text == 1))
+        cache_get_or_compute_json(e.st, k, strlen(k), 60000, compute, NULL,
+                                  on_mixed_text, NULL);
+      else
+        cache_get_or_compute(e.st, k, strlen(k), 60000, compute, NULL,
+                             on_mixed_value, NULL);
+    }
+    rt_loop_run(e.loop);
+    assert_int_equal(fe.computes, 1);
+    assert_int_equal(mx.values, MANY / 2);
+    assert_int_equal(mx.texts, MANY / 2);
+    assert_int_equal(mx.hits, 0);
+    assert_int_equal(mx.wrong, 0);
+    /* Stored: hits in both forms, in one flight again. */
+    mx = (mixed_t){0};
+    for (int i = 0; i < 10; i++) {
+      if ((i % 2 == 0) == (first_text == 1))
+        cache_get_or_compute_json(e.st, k, strlen(k), 60000, compute, NULL,
+                                  on_mixed_text, NULL);
+      else
+        cache_get_or_compute(e.st, k, strlen(k), 60000, compute, NULL,
+                             on_mixed_value, NULL);
+    }
+    rt_loop_run(e.loop);
+    assert_int_equal(fe.computes, 1);
+    assert_int_equal(mx.hits, 10);
+    assert_int_equal(mx.wrong, 0);
+  }
+  close_env(&e);
+}
+
 /* --- Faults (remote stores) ------------------------------------------------
  */
 
@@ -513,6 +652,8 @@ int main(void) {
       cmocka_unit_test(test_contract_many_at_once),
       cmocka_unit_test(test_contract_close_in_flight),
       cmocka_unit_test(test_contract_single_flight),
+      cmocka_unit_test(test_contract_get_json),
+      cmocka_unit_test(test_contract_single_flight_json),
       cmocka_unit_test(test_contract_server_stopped_and_back),
       cmocka_unit_test(test_contract_server_paused),
   };

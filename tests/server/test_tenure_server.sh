@@ -393,9 +393,14 @@ ok "sessions: no cookie without data, login sets a signed HttpOnly SameSite=Lax 
 step "GET /cached/:key: a slow value computed once"
 req "${url}cached/k1"
 expect_header X-Cache '^miss$' "GET /cached/k1 (first)"
+expect_header Content-Type '^application/json; charset=utf-8$' "GET /cached/k1 (first)"
+expect_json 'j["key"] == "cached:k1" and j["computedAt"] > 0' "GET /cached/k1 (first)"
+cp "$tmp/body" "$tmp/cached_first"
 req "${url}cached/k1"
 expect_header X-Cache '^hit$' "GET /cached/k1 (again)"
-ok "GET /cached/k1: miss, then hit"
+expect_header Content-Type '^application/json; charset=utf-8$' "GET /cached/k1 (again)"
+cmp -s "$tmp/body" "$tmp/cached_first" || fail "GET /cached/k1: the hit's body differs from the computed one"
+ok "GET /cached/k1: miss, then hit with the same JSON body"
 
 # --- /debug/heap ------------------------------------------------------------
 step "GET /debug/heap"

@@ -62,6 +62,11 @@ typedef struct cache_store_s cache_store_t;
 typedef void (*cache_get_fn)(cache_store_t *st, int err, rt_value_t *value,
                              void *data);
 typedef void (*cache_done_fn)(cache_store_t *st, int err, void *data);
+/* A get's answer as JSON text (what the store holds, as rt_json_stringify
+ * writes it): JSON (LEN bytes, not NUL-terminated) is valid for the call
+ * only; NULL on a miss (ERR 0) or an error. */
+typedef void (*cache_get_json_fn)(cache_store_t *st, int err,
+                                  const char *json, size_t len, void *data);
 
 typedef struct cache_stats_s {
   uint64_t hits, misses, sets, deletes;
@@ -131,7 +136,7 @@ typedef struct cache_stats_s {
  * 2^40 us. */
 #define CACHE_LATENCY_BUCKETS 312u
 
-/* A backend.  Every function pointer is set. */
+/* A backend.  Every function pointer is set but get_json. */
 typedef struct cache_store_type_s {
   const char *scheme; /* "memory", ... */
   /* Opens a store for URL on LOOP.  Returns 0 or a negative code with a
@@ -152,6 +157,11 @@ typedef struct cache_store_type_s {
   void (*stats)(cache_store_t *st, cache_stats_t *out);
   /* Frees the store; operations still pending get -ECANCELED first. */
   void (*close)(cache_store_t *st);
+  /* Optional (NULL: cache_get_json gets the value and writes it): a get
+   * answered with the stored text itself, for a store whose text is valid
+   * JSON by construction (memory:// holds only what it wrote). */
+  void (*get_json)(cache_store_t *st, const char *key, size_t klen,
+                   cache_get_json_fn fn, void *data);
 } cache_store_type_t;
 
 /* The header every store starts with. */
@@ -189,6 +199,12 @@ static inline void cache_touch(cache_store_t *st, const char *key,
                                void *data) {
   st->type->touch(st, key, klen, ttl_ms, fn, data);
 }
+/* GC point.  KEY's value as JSON text, for a caller that sends it on as
+ * it is (a response body): no value is built on the heap when the store
+ * answers with its text (get_json), else the value is got and written. */
+CACHE_EXTERN void cache_get_json(cache_store_t *st, const char *key,
+                                 size_t klen, cache_get_json_fn fn,
+                                 void *data);
 /* The backend's counters, with the latency percentiles filled in. */
 CACHE_EXTERN void cache_stats(cache_store_t *st, cache_stats_t *out);
 /* The message of the last error (empty when none). */
@@ -218,6 +234,19 @@ CACHE_EXTERN void cache_get_or_compute(cache_store_t *st, const char *key,
                                        size_t klen, uint64_t ttl_ms,
                                        cache_compute_fn compute, void *cdata,
                                        cache_value_fn fn, void *data);
+/* cache_get_or_compute's answer as JSON text (valid for the call only). */
+typedef void (*cache_json_fn)(cache_store_t *st, int err, const char *json,
+                              size_t len, bool hit, void *data);
+/* GC point.  cache_get_or_compute, answered as JSON text: a hit from a
+ * store with get_json builds no value; a computed value is written once
+ * for every such waiter.  Callers of both forms for one key share the
+ * flight. */
+CACHE_EXTERN void cache_get_or_compute_json(cache_store_t *st,
+                                            const char *key, size_t klen,
+                                            uint64_t ttl_ms,
+                                            cache_compute_fn compute,
+                                            void *cdata, cache_json_fn fn,
+                                            void *data);
 /* Ends a computation: ERR 0 and *VALUE (a handle), or an error.  GC
  * point (the waiting callers run). */
 CACHE_EXTERN void cache_compute_done(cache_flight_t *fl, int err,

@@ -197,6 +197,9 @@ RT_EXTERN int rt_res_send(rt_value_t *req, const void *p, size_t n);
 RT_EXTERN int rt_res_send_string(rt_value_t *req, const rt_value_t *str);
 RT_EXTERN int rt_res_send_buffer(rt_value_t *req, const rt_value_t *buf);
 RT_EXTERN int rt_res_json(rt_value_t *req, const rt_value_t *v);
+/* TEXT (N bytes), JSON already written (a cached or pre-encoded value), as
+ * rt_res_json would send it; not checked. */
+RT_EXTERN int rt_res_json_text(rt_value_t *req, const char *text, size_t n);
 /* STATUS with its reason phrase as a text body. */
 RT_EXTERN int rt_res_send_status(rt_value_t *req, int status);
 
