@@ -158,35 +158,41 @@ static void on_get_json(cache_store_t *st, int err, const char *json,
   f->compute(f, f->key, f->klen, f->cdata);
 }
 
+/* Starts a flight for KEY with its first waiter, and asks the store in
+ * that waiter's form; NULL when out of memory. */
+static cache_flight_t *start(cache_store_t *st, const char *key, size_t klen,
+                             uint64_t ttl_ms, cache_compute_fn compute,
+                             void *cdata, cache_value_fn fn,
+                             cache_json_fn jfn, void *data) {
+  cache_flight_t *f = calloc(1, sizeof *f + klen);
+  if (f == NULL || join(f, fn, jfn, data) < 0) {
+    free(f);
+    return NULL;
+  }
+  f->st = st;
+  f->ttl_ms = ttl_ms;
+  f->compute = compute;
+  f->cdata = cdata;
+  f->klen = klen;
+  memcpy(f->key, key, klen);
+  f->next = st->flights;
+  st->flights = f;
+  if (fn != NULL)
+    cache_get(st, f->key, klen, on_get, f);
+  else
+    cache_get_json(st, f->key, klen, on_get_json, f);
+  return f;
+}
+
 static void get_or_compute(cache_store_t *st, const char *key, size_t klen,
                            uint64_t ttl_ms, cache_compute_fn compute,
                            void *cdata, cache_value_fn fn, cache_json_fn jfn,
                            void *data) {
   cache_flight_t *f = find(st, key, klen);
-  if (f == NULL) {
-    f = calloc(1, sizeof *f + klen);
-    if (f != NULL && join(f, fn, jfn, data) < 0) {
-      free(f);
-      f = NULL;
-    }
-    if (f != NULL) {
-      f->st = st;
-      f->ttl_ms = ttl_ms;
-      f->compute = compute;
-      f->cdata = cdata;
-      f->klen = klen;
-      memcpy(f->key, key, klen);
-      f->next = st->flights;
-      st->flights = f;
-      if (fn != NULL)
-        cache_get(st, f->key, klen, on_get, f);
-      else
-        cache_get_json(st, f->key, klen, on_get_json, f);
-      return;
-    }
-  } else if (join(f, fn, jfn, data) == 0) {
+  if (f != NULL ? join(f, fn, jfn, data) == 0
+                : start(st, key, klen, ttl_ms, compute, cdata, fn, jfn,
+                        data) != NULL)
     return;
-  }
   if (fn != NULL)
     fn(st, -ENOMEM, NULL, false, data);
   else

@@ -197,6 +197,17 @@ static void run_op(rt_loop_t *loop, void *data, rt_value_t *args,
     free_store(m);
 }
 
+/* Runs OP's answer from the loop (ARGS rooted until then); -ENOMEM, with
+ * OP freed, when it cannot be queued. */
+static int queue(mem_t *m, op_t *op, rt_value_t *args, size_t nargs) {
+  if (rt_next_tick(m->base.loop, run_op, op, args, nargs) < 0) {
+    free(op);
+    return -ENOMEM;
+  }
+  m->pending++;
+  return 0;
+}
+
 /* Queues the answer (VALUE: a value for a get, or RT_NONE). */
 static void answer(mem_t *m, int kind, int err, cache_get_fn get,
                    cache_done_fn done, void *data, rt_value_t value) {
@@ -212,15 +223,12 @@ static void answer(mem_t *m, int kind, int err, cache_get_fn get,
   *op = (op_t){.m = m, .kind = kind, .err = err, .get = get, .done = done,
                .data = data, .t0 = cache__latency_start(&m->base)};
   rt_value_t args[1] = {value};
-  if (rt_next_tick(m->base.loop, run_op, op, args, 1) < 0) {
-    free(op);
+  if (queue(m, op, args, 1) < 0) {
     if (kind == OP_GET)
       get(&m->base, -ENOMEM, NULL, data);
     else if (done != NULL)
       done(&m->base, -ENOMEM, data);
-    return;
   }
-  m->pending++;
 }
 
 static void fail(mem_t *m, int err, const char *msg) {
@@ -289,12 +297,8 @@ static void mem_get_json(cache_store_t *st, const char *key, size_t klen,
                .tlen = tlen};
   if (e != NULL)
     memcpy(op->text, e->json, tlen);
-  if (rt_next_tick(m->base.loop, run_op, op, NULL, 0) < 0) {
-    free(op);
+  if (queue(m, op, NULL, 0) < 0)
     fn(st, -ENOMEM, NULL, 0, data);
-    return;
-  }
-  m->pending++;
 }
 
 static void evict(mem_t *m) {

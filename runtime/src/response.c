@@ -154,8 +154,26 @@ static void remove_named(x__exchange_t *ex, const char *name) {
   }
 }
 
+/* Appends a checked header NAME: VALUE. */
 static int append_named(x__exchange_t *ex, const char *name,
-                        const char *value);
+                        const char *value) {
+  if (ex->nhdr == ex->hdr_cap) {
+    size_t ncap = ex->hdr_cap ? ex->hdr_cap * 2 : 8;
+    char **n = realloc(ex->hdr, ncap * sizeof *n);
+    if (n == NULL)
+      return -ENOMEM;
+    ex->hdr = n;
+    ex->hdr_cap = ncap;
+  }
+  size_t nl = strlen(name), vl = strlen(value);
+  char *e = malloc(nl + vl + 2);
+  if (e == NULL)
+    return -ENOMEM;
+  memcpy(e, name, nl + 1);
+  memcpy(e + nl + 1, value, vl + 1);
+  ex->hdr[ex->nhdr++] = e;
+  return 0;
+}
 
 int rt_res_remove_header(rt_value_t *req, const char *name) {
   int err;
@@ -179,26 +197,6 @@ int rt_res_append_header(rt_value_t *req, const char *name,
   return append_named(ex, name, value);
 }
 
-/* Appends a checked header NAME: VALUE. */
-static int append_named(x__exchange_t *ex, const char *name,
-                        const char *value) {
-  if (ex->nhdr == ex->hdr_cap) {
-    size_t ncap = ex->hdr_cap ? ex->hdr_cap * 2 : 8;
-    char **n = realloc(ex->hdr, ncap * sizeof *n);
-    if (n == NULL)
-      return -ENOMEM;
-    ex->hdr = n;
-    ex->hdr_cap = ncap;
-  }
-  size_t nl = strlen(name), vl = strlen(value);
-  char *e = malloc(nl + vl + 2);
-  if (e == NULL)
-    return -ENOMEM;
-  memcpy(e, name, nl + 1);
-  memcpy(e + nl + 1, value, vl + 1);
-  ex->hdr[ex->nhdr++] = e;
-  return 0;
-}
 
 int rt_res_set_header(rt_value_t *req, const char *name, const char *value) {
   int err;
@@ -428,7 +426,7 @@ int rt_res_json(rt_value_t *req, const rt_value_t *v) {
   rt_strbuf_init(&b);
   int err = rt_json_stringify(ex->srv->rt, *v, NULL, &b);
   if (err == 0)
-    err = send_bytes(req, b.data, b.len, "application/json; charset=utf-8");
+    err = rt_res_json_text(req, b.data, b.len);
   rt_strbuf_free(&b);
   return err;
 }
