@@ -621,14 +621,6 @@ int main(int argc, char **argv) {
   gc_root_add(h, (void **)&A.buffer10k, "buffer10k");
   free(a10k);
 
-  /* libuv's thread pool (4 threads unless UV_THREADPOOL_SIZE says) runs
-   * the memcached store's calls, which wait for their reply, and the file
-   * system calls of /files and /upload.  The store takes half of it (its
-   * clients, cache/DESIGN.md): with 8, it keeps 4 round trips in flight
-   * (session flow at c64: p99 2.5-3.1 ms, against 3.7-5.1 with 2).
-   * Set before libuv starts the pool (its first use); the user's value
-   * stands. */
-  setenv("UV_THREADPOOL_SIZE", "8", 0);
   rt_loop_t *loop;
   rt_app_t *app;
   rt_loop_create(A.rt, &loop);

@@ -1,67 +1,56 @@
 /* memcached.c -- memcached://host:port,host:port, a pool of memcached
- * servers through libmemcached, whose calls run on libuv's thread pool.
+ * servers spoken to from the event loop: one pipelined connection per
+ * server (libuv), memcached's meta protocol, libmemcached's ketama ring.
  *
- *   memcached://host[:port][,host[:port]...][?timeout-ms=N&retry-s=N
- *                                             &clients=N]
+ *   memcached://host[:port][,host[:port]...][?timeout-ms=N&retry-s=N]
  *
- * Keys go to servers by consistent hashing (libketama's: MD5, 160 points
- * per server), so every process given the same servers, in any order, puts
- * a key on the same one.  The text protocol: libmemcached 1.1 speaks text
- * and binary, which measured the same, and memcached 1.6 deprecates binary
- * (see cache/DESIGN.md).
+ * Keys go to servers by consistent hashing: libmemcached's KETAMA_WEIGHTED
+ * continuum (libketama's: MD5, 160 points per server, all weights 1), asked
+ * through memcached_generate_hash on a memcached_st that never connects, so
+ * every process given the same servers, in any order, puts a key on the
+ * same one, and so does any other libmemcached client with ketama.
  *
- * Threads.  libmemcached's calls wait for the reply inside the call (its
- * NO_BLOCK behaviour only sets SO_LINGER; the call still polls), so each
- * operation runs in uv_queue_work on one of `clients` memcached_st clients,
- * clones of one template, handed out by the loop thread.  (Not
- * libmemcachedutil's memcached_pool: it allocates with C++ new, which the
- * jemalloc that libtenure links interposes, and frees with glibc's free.)
- * Everything that touches the heap or the
- * store's state happens on the loop thread: a value is serialized before
- * its operation is queued, and a reply is parsed, counted and answered in
- * the after-work callback.  A worker reads its op's input, writes its op's
- * output and uses its client; of the store it reads only what open wrote
- * and nothing changes after (the server list).
+ * Why not libmemcached's own I/O (it was, through 2026-12-03): its calls
+ * wait for their reply inside the call, so they ran on libuv's thread
+ * pool, and the hop (queue, wake a worker, wake the loop back) cost the
+ * session flow 28-41 us of server CPU per request against 16-18 for the
+ * Redis store on hiredis's loop adapter, and put its p99 at 0.1x
+ * express-session's instead of under it.  The wire protocol is a few lines
+ * (mg, ms, md, stats); the ring, the part worth sharing with other
+ * clients, stays libmemcached's.  cache/DESIGN.md has the measurements.
  *
- * INV(slots): at most `clients` work items are started (queued to libuv
- * and not yet back through the after-work callback), each holding one
- * client (its slot), so the store never holds more of libuv's thread pool
- * than that.  The other ops wait in the store's own queue.
- * INV(order): the unanswered ops form one list in the order they were made.
- * Ops are started in that order, so the ones not started yet are a suffix
- * of it, beginning at `waiting`.  All have the same timeout: the list is in
- * deadline order too, and the timer only looks at its head.
- * INV(key order): an op is not started while a started one on the same key
- * is still running, unless both are gets; so ops on a key take effect in
- * the order they were made, as on one connection.  (The queue stays FIFO:
- * ops behind a held one wait too.)
- *
- * Ops start after the callback that made them (a next tick), and gets next
- * to each other in the queue go out together: one work item, one
- * memcached_mget (up to BATCH_MAX keys), so a burst of reads costs a round
- * trip per server, not per key.
+ * Connections.  A server's connection is made when an op is queued on it
+ * and none is up (IDLE -> RESOLVING for a host name -> CONNECTING -> UP);
+ * a failure closes it (CLOSING -> IDLE) and, while ops are queued, the next
+ * attempt makes a new one.
+ * INV(queue): every unanswered op is in exactly one server's queue, in the
+ * order its request was appended to that server's output; the server's
+ * replies come in that order, so the queue's head is the op the next reply
+ * answers.  An op leaves its queue only when its reply has come or its
+ * connection is closed, and is freed only then (an op answered by its
+ * deadline or by close stays queued until then: the reply it is owed must
+ * still be read past).
+ * INV(order): the unanswered ops also form one list in the order they were
+ * made; all have the same timeout, so the list is in deadline order and the
+ * deadline timer only looks at its head.
  * INV(once): every op is answered exactly once, from the loop: by its
- * worker's result, by its deadline (-ETIMEDOUT; a later result is dropped)
- * or by close (-ECANCELED).  A started op's memory lives until its
- * after-work callback has run, whichever of these came first.
+ * reply, by its deadline (-ETIMEDOUT), by failure after its attempts, or by
+ * close (-ECANCELED).
  *
- * A server that is down leaves the ring: libmemcached's REMOVE_FAILED_SERVERS
- * with a failure limit of 1 takes it out after one refused (or timed out)
- * connect, and RETRY_TIMEOUT and DEAD_TIMEOUT (retry-s) bring it back to be
- * tried again.  Each client keeps its own ring, so each learns
- * on its own.  A server that accepts connections but does not answer
- * (paused, swapping, wedged) never fails a connect, so the store takes it
- * out itself: after TIMEOUT_LIMIT work items in a row in which it timed out,
- * for retry-s, unless it is the last server in the ring (out_until, on the
- * loop).  Each work item carries the set of servers out (out_mask) and its
- * worker rebuilds its client's ring when that set changed (INV(ring): a
- * client's ring is ring_out[slot]'s complement, touched only by the worker
- * that holds the slot).  Back in, one more timeout takes it out again.  An attempt that failed only because the ring was about to
- * change is retried (see work()), so once the ring has moved, the key's
- * new owner answers.
+ * The ring.  A server whose connect fails (refused, unreachable, its host
+ * does not resolve) is out of the ring for retry-s, even the last one (then
+ * every op fails at once: nothing is there).  A server that accepts and
+ * does not answer (paused, wedged) is out after TIMEOUT_LIMIT deadlines in
+ * a row on its connection, unless it is the last server in the ring.  Each
+ * deadline closes the connection, which may still owe replies; the ops
+ * queued behind the overdue ones are tried again (they go to the key's
+ * owner, which is another server once this one is out).  A server out for
+ * retry-s is back in the ring at the first op after that.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,15 +70,9 @@
 #define MAX_TIMEOUT_MS 86400000u
 #define DEFAULT_RETRY_S 2 /* a server out of the ring is tried again after */
 #define MAX_RETRY_S 86400u
-/* Without clients=N, half of libuv's thread pool (UV_THREADPOOL_SIZE, read
- * as libuv reads it: 4 when unset or 0, at most 1024), so that a paused
- * server, which holds a client per work item for the whole timeout, leaves
- * the other half to the process's file system and DNS work. */
-#define UV_POOL_DEFAULT 4
-#define UV_POOL_MAX 1024
-#define MAX_CLIENTS 64
-#define MAX_SERVERS 64 /* one bit each in an op's `failed` */
+#define MAX_SERVERS 64
 #define HOST_MAX 255
+#define MAX_ADDRS 4 /* a host name's addresses tried in turn */
 /* memcached's key limit (KEY_MAX_LENGTH). */
 #define KEY_MAX 250
 /* A key memcached cannot take as it is is sent as this prefix and the
@@ -99,156 +82,152 @@
 #define SHA256_HEX 64
 /* memcached reads an expiration above 30 days as a Unix time. */
 #define MAX_RELATIVE_S (30u * 24 * 3600)
-/* The text protocol parses expirations as a signed 32-bit number. */
+/* memcached parses expirations as a signed 32-bit number. */
 #define MAX_EXPIRATION 2147483647
-/* Connect failures before a server leaves the ring (libmemcached's
- * SERVER_FAILURE_LIMIT; it counts only connect failures over TCP). */
-#define FAILURE_LIMIT 1
-/* Work items in a row in which a server timed out before the store takes
- * it out of the ring (a connect that works and replies that never come). */
+/* Deadlines in a row on a server's connection before it leaves the ring
+ * (a connect that works and replies that never come). */
 #define TIMEOUT_LIMIT 2
-/* Attempts per operation.  When a server dies under load an op can see:
- * its connection reset, then closed (1, 2), the reconnect refused (3), the
- * ring rebuilt without that server (4), the key's new owner (5); one to
- * spare.  Only failures that come at once are retried, never a timeout. */
+/* Attempts per op.  When a server dies under load an op can see its
+ * connection reset (1), the reconnect refused (2: the server leaves the
+ * ring), the key's new owner (3); the rest to spare.  Only connection
+ * failures are tried again, never a reply. */
 #define MAX_ATTEMPTS 6
-/* Gets sent in one memcached_mget, at most. */
-#define BATCH_MAX 256
+/* A reply line longer than this (without its data) is not memcached's. */
+#define LINE_MAX_BYTES 4096
+#define READ_CHUNK 65536
 
-/* OP_STATS: a sample of entries and bytes (cache.h), queued and run as an
- * op that answers no one (see "Entries and bytes" below). */
 enum { OP_GET, OP_SET, OP_DEL, OP_TOUCH, OP_STATS };
 static const char *const op_names[] = {"get", "set", "del", "touch", "stats"};
 
-typedef struct mc_s mc_t;
+enum { S_IDLE, S_RESOLVING, S_CONNECTING, S_UP, S_CLOSING };
 
-typedef struct server_s {
-  char host[HOST_MAX + 1];
-  int port;
-} server_t;
+typedef struct mc_s mc_t;
+typedef struct server_s server_t;
+
+typedef struct sample_s {
+  unsigned pending; /* stats ops not answered yet */
+  bool failed;
+  uint64_t entries, bytes, started_us;
+} sample_t;
 
 typedef struct op_s {
-  uv_work_t req; /* the work item's, in its first op; req.data is the op */
   struct op_s *prev, *next; /* the unanswered list, while unanswered */
-  struct op_s *lead;        /* the first op of its work item, once started */
-  struct op_s *batch;       /* the next op of the same work item, or NULL */
-  unsigned slot;            /* the work item's client (in its first op) */
+  struct op_s *qnext;       /* its server's queue, INV(queue) */
   mc_t *m;
   int kind;
-  bool started;      /* handed to uv_queue_work */
-  bool answered;     /* by the deadline or close: the result is dropped */
+  bool answered;
+  int server;        /* the server it is queued on, INV(queue) */
+  unsigned attempts;
+  int last_err;      /* the last failed attempt's code, or 0 */
+  int last_server;   /* and its server, or -1 */
   uint64_t t0;       /* cache__latency_start() at the call (0: not timed) */
   uint64_t deadline; /* uv_now ms */
   cache_get_fn get;
   cache_done_fn done;
   void *data;
-  /* The worker's input (written before the op starts). */
-  memcached_st *mc; /* the work item's client */
-  time_t expiration;
+  long long expiration;
   char *json; /* set's text */
   size_t jlen, klen;
   char key[KEY_MAX + 1];
-  /* The worker's output (read after it is back). */
-  memcached_return_t rc;
-  int sys_errno;   /* libmemcached's errno for RC, or 0 */
-  int server;      /* the last attempt's server (an index), or -1 */
-  uint64_t failed; /* servers an attempt could not reach, a bit each */
-  uint64_t out_mask; /* (lead) servers out of the ring for this item */
-  bool timed_out;    /* the timeout was the server's: it is op->server's */
-  char *value;     /* get's text, from libmemcached's malloc */
-  size_t vlen;
-  uint64_t entries, bytes; /* stats: the sums */
-  uint64_t sampled_us;     /* stats: cache__now_us() when it began */
 } op_t;
+
+struct server_s {
+  char host[HOST_MAX + 1];
+  int port;
+  mc_t *m;
+  int idx;
+  int state;
+  bool handle_open; /* tcp initialised and not yet closed */
+  bool writing;     /* wreq in flight */
+  uv_tcp_t tcp;
+  uv_connect_t creq;
+  uv_getaddrinfo_t gai;
+  uv_write_t wreq;
+  struct sockaddr_storage addr[MAX_ADDRS];
+  unsigned naddrs, next_addr;
+  bool numeric;  /* host is an address: no resolving */
+  bool gai_busy; /* gai in flight (its callback may come after a cancel) */
+  bool trying;   /* connecting to the resolved addresses in turn */
+  op_t *qhead, *qtail;
+  char *out, *wbuf; /* requests not yet written; those being written */
+  size_t olen, ocap, wlen, wcap;
+  char *in; /* replies read and not yet parsed */
+  size_t ilen, icap;
+  unsigned timeouts;  /* deadlines in a row on its connection */
+  uint64_t out_until; /* uv_now ms it is out of the ring until, or 0 */
+  bool down;          /* the last attempt on it could not reach it */
+  bool timed_out;     /* on_deadline: an op queued on it is overdue */
+};
 
 struct mc_s {
   cache_store_t base;
   rt_runtime_t *rt;
   gc_heap_t *h;
   uv_loop_t *uv;
-  /* Written by open, then only read, by the workers too. */
   server_t *servers;
   size_t nservers;
   uint64_t timeout_ms, retry_s;
-  unsigned clients;
-  /* The loop thread's alone. */
-  memcached_st *master; /* the clients' template, never connected */
-  memcached_st *client[MAX_CLIENTS];
-  op_t *running[MAX_CLIENTS]; /* the work item each client is on, or NULL */
-  op_t *head, *tail;          /* unanswered ops, INV(order) */
-  op_t *waiting;              /* the first of them not started */
-  unsigned started;           /* work items, INV(slots): <= clients */
-  size_t refs;                /* the timer, work items, queued callbacks */
+  /* The ring: a never-connected libmemcached client on the servers in it,
+   * and which of ours each of its positions is. */
+  memcached_st *ring;
+  int ring_pos[MAX_SERVERS];
+  uint32_t ring_n;
+  uint64_t next_back; /* the earliest out_until, or 0 */
+  op_t *head, *tail;  /* unanswered ops, INV(order) */
+  size_t refs;        /* timers, open handles, resolves, queued callbacks */
   bool closing;
-  bool start_queued;      /* run_start is queued (a next tick) */
-  bool down[MAX_SERVERS]; /* the last attempt on it could not reach it */
-  unsigned timeouts[MAX_SERVERS]; /* work items in a row it timed out in */
-  uint64_t out_until[MAX_SERVERS]; /* uv_now ms it is out until, or 0 */
-  uint64_t ring_out[MAX_CLIENTS];  /* each client's servers out, INV(ring) */
-  uv_timer_t deadline;    /* armed while ops are unanswered */
-  uv_work_t destroy;      /* frees the clients off the loop */
+  bool flush_queued;
+  uv_timer_t deadline; /* armed while ops are unanswered */
   cache_stats_t st;
-  /* Entries and bytes, sampled.  The stats call reads them and sets
-   * sample_wanted; all else is the loop's.  INV(sample): at most one
-   * OP_STATS op exists (`sampling`, cleared when it is freed). */
+  /* Entries and bytes, sampled.  INV(sample): at most one sample is in
+   * flight (`sampling`). */
+  sample_t sample;
   uint64_t sample_entries, sample_bytes, sampled_us;
   bool sampled, sample_tried, sample_wanted, sampling;
   uv_timer_t sample_timer; /* unref'd, every CACHE_SAMPLE_MS */
 };
 
-static void start_waiting(mc_t *m);
+static void dispatch(mc_t *m, op_t *op);
+static void try_connect(server_t *sv);
+static void server_fail(server_t *sv, int err, bool retry);
+static void flush_server(server_t *sv);
 static void sample_start(mc_t *m);
-static int make_client(const mc_t *m, uint64_t out, memcached_st **res,
-                       char *err, size_t errlen);
 
 /* --- Lifetime ------------------------------------------------------------- */
 
+static void free_op(op_t *op) {
+  free(op->json);
+  free(op);
+}
+
 static void free_store(mc_t *m) {
+  for (size_t i = 0; i < m->nservers; i++) {
+    server_t *sv = &m->servers[i];
+    for (op_t *op = sv->qhead, *next; op != NULL; op = next) {
+      next = op->qnext;
+      free_op(op);
+    }
+    free(sv->out);
+    free(sv->wbuf);
+    free(sv->in);
+  }
+  memcached_free(m->ring);
   free(m->servers);
   free(m);
 }
 
-/* Freeing the clients closes their sockets (a "quit" is written first),
- * so it is done off the loop too. */
-static void destroy_work(uv_work_t *req) {
-  mc_t *m = req->data;
-  for (unsigned i = 0; i < m->clients; i++)
-    memcached_free(m->client[i]); /* NULL: nothing */
-  memcached_free(m->master);
-}
-
-static void destroy_done(uv_work_t *req, int status) {
-  (void)status;
-  free_store(req->data);
-}
-
 static void unref_store(mc_t *m) {
-  if (--m->refs != 0 || !m->closing)
-    return;
-  m->destroy.data = m;
-  if (uv_queue_work(m->uv, &m->destroy, destroy_work, destroy_done) != 0) {
-    destroy_work(&m->destroy);
+  if (--m->refs == 0 && m->closing)
     free_store(m);
-  }
 }
 
 static void on_timer_closed(uv_handle_t *hd) {
   unref_store(hd->data);
 }
 
-static void free_op(op_t *op) {
-  if (op->kind == OP_STATS)
-    op->m->sampling = false; /* INV(sample) */
-  free(op->json);
-  free(op->value);
-  free(op);
-}
-
-/* --- Answers -------------------------------------------------------------- */
+/* --- The unanswered list and answers -------------------------------------- */
 
 static void unlink_op(mc_t *m, op_t *op) {
-  if (m->waiting == op)
-    m->waiting = op->next;
   if (op->prev != NULL)
     op->prev->next = op->next;
   else
@@ -309,7 +288,721 @@ static void answer_later(mc_t *m, int err, cache_get_fn get, cache_done_fn done,
   call(m, get, done, data, -ENOMEM);
 }
 
-/* --- The deadline timer --------------------------------------------------- */
+static const char *what_of(int err, char *buf, size_t cap) {
+  switch (err) {
+  case -E2BIG:
+    return "value above the server's item size";
+  case -ENOSPC:
+    return "server out of memory";
+  case -EHOSTUNREACH:
+    return "host not found";
+  default:
+    return strerror_r(-err, buf, cap);
+  }
+}
+
+/* Sets the store's message for OP failing with ERR on server SV (NULL:
+ * none) and, for a server down, when it is tried again. */
+static void op_error(mc_t *m, const op_t *op, const server_t *sv, int err,
+                     const char *detail) {
+  char where[HOST_MAX + 16] = "", buf[64], retry[48] = "";
+  if (sv != NULL)
+    snprintf(where, sizeof where, " on %s:%d", sv->host, sv->port);
+  if (sv != NULL && sv->out_until != 0)
+    snprintf(retry, sizeof retry, " (down, retried every %" PRIu64 " s)",
+             m->retry_s);
+  const char *what = detail != NULL ? detail : what_of(err, buf, sizeof buf);
+  snprintf(m->base.error, sizeof m->base.error,
+           "memcached store: %s%.30s: %.45s%.28s", op_names[op->kind], where,
+           what, retry);
+}
+
+static void sample_part(mc_t *m, bool ok, uint64_t entries, uint64_t bytes);
+
+/* Answers OP (unanswered) with ERR and, for a hit, the JSON text VAL (VLEN
+ * bytes, off the heap).  Counts it.  May run any callback: the caller
+ * holds a reference to the store. */
+static void finish(mc_t *m, op_t *op, const server_t *sv, int err,
+                   const char *detail, const char *val, size_t vlen,
+                   bool hit) {
+  op->answered = true;
+  unlink_op(m, op);
+  if (op->kind == OP_STATS) { /* a sample part: no one told, nothing counted */
+    sample_part(m, false, 0, 0);
+    return;
+  }
+  if (op->kind == OP_GET) {
+    gc_scope_t sc;
+    gc_scope_open(m->h, &sc);
+    rt_value_t *v = NULL;
+    if (err == 0 && hit) {
+      v = rt_handle(m->h, RT_NONE);
+      rt_json_error_t je;
+      if (rt_json_parse(m->rt, val, vlen, NULL, v, &je) < 0) {
+        snprintf(m->base.error, sizeof m->base.error,
+                 "memcached store: a stored value does not parse");
+        m->st.errors++;
+        err = -EPROTO;
+        v = NULL;
+      } else {
+        m->st.hits++;
+      }
+    } else if (err == 0) {
+      m->st.misses++;
+    } else {
+      op_error(m, op, sv, err, detail);
+      m->st.errors++;
+    }
+    cache__latency_record(&m->base, op->t0);
+    op->get(&m->base, err, v, op->data);
+    gc_scope_close(m->h, &sc);
+    return;
+  }
+  if (err == 0 && op->kind == OP_SET)
+    m->st.sets++;
+  else if (err == 0 && op->kind == OP_DEL && hit)
+    m->st.deletes++;
+  else if (err < 0 && err != -ENOENT) {
+    op_error(m, op, sv, err, detail);
+    m->st.errors++;
+  }
+  cache__latency_record(&m->base, op->t0);
+  if (op->done != NULL)
+    op->done(&m->base, err, op->data);
+}
+
+/* --- The ring ------------------------------------------------------------- */
+
+static size_t in_ring(const mc_t *m) {
+  size_t n = 0;
+  for (size_t i = 0; i < m->nservers; i++)
+    n += m->servers[i].out_until == 0;
+  return n;
+}
+
+/* A never-connected client on the servers in the ring; 0, or -ENOMEM (the
+ * old ring stays). */
+static int build_ring(mc_t *m) {
+  memcached_st *mc = memcached_create(NULL);
+  if (mc == NULL)
+    return -ENOMEM;
+  if (memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1) !=
+      MEMCACHED_SUCCESS) {
+    memcached_free(mc);
+    return -ENOMEM;
+  }
+  for (size_t i = 0; i < m->nservers; i++) {
+    const server_t *sv = &m->servers[i];
+    if (sv->out_until != 0)
+      continue;
+    if (memcached_server_add(mc, sv->host, (in_port_t)sv->port) !=
+        MEMCACHED_SUCCESS) {
+      memcached_free(mc);
+      return -ENOMEM;
+    }
+  }
+  uint32_t n = memcached_server_count(mc);
+  for (uint32_t p = 0; p < n; p++) {
+    const memcached_instance_st *in =
+        memcached_server_instance_by_position(mc, p);
+    const char *name = memcached_server_name(in);
+    int port = memcached_server_port(in);
+    m->ring_pos[p] = -1;
+    for (size_t i = 0; i < m->nservers; i++)
+      if (m->servers[i].port == port && name != NULL &&
+          strcmp(m->servers[i].host, name) == 0)
+        m->ring_pos[p] = (int)i;
+  }
+  memcached_free(m->ring);
+  m->ring = mc;
+  m->ring_n = n;
+  return 0;
+}
+
+static void note_out(mc_t *m, server_t *sv) {
+  sv->out_until = uv_now(m->uv) + m->retry_s * 1000;
+  sv->down = true; /* its next answer counts as a reconnect */
+  if (m->next_back == 0 || sv->out_until < m->next_back)
+    m->next_back = sv->out_until;
+  build_ring(m);
+}
+
+/* Servers whose time out is up are back in the ring, one deadline from
+ * leaving it again. */
+static void ring_refresh(mc_t *m) {
+  if (m->next_back == 0 || uv_now(m->uv) < m->next_back)
+    return;
+  uint64_t now = uv_now(m->uv);
+  m->next_back = 0;
+  for (size_t i = 0; i < m->nservers; i++) {
+    server_t *sv = &m->servers[i];
+    if (sv->out_until == 0)
+      continue;
+    if (now >= sv->out_until) {
+      sv->out_until = 0;
+      sv->timeouts = TIMEOUT_LIMIT - 1;
+    } else if (m->next_back == 0 || sv->out_until < m->next_back) {
+      m->next_back = sv->out_until;
+    }
+  }
+  build_ring(m);
+}
+
+/* The server OP's key belongs to, or NULL when the ring is empty. */
+static server_t *owner(mc_t *m, const op_t *op) {
+  ring_refresh(m);
+  if (m->ring_n == 0)
+    return NULL;
+  uint32_t p =
+      m->ring_n == 1 ? 0 : memcached_generate_hash(m->ring, op->key, op->klen);
+  int i = p < m->ring_n ? m->ring_pos[p] : -1;
+  return i >= 0 ? &m->servers[i] : NULL;
+}
+
+/* --- Output --------------------------------------------------------------- */
+
+static int reserve(char **buf, size_t *cap, size_t need) {
+  if (need <= *cap)
+    return 0;
+  size_t c = *cap ? *cap : 512;
+  while (c < need)
+    c *= 2;
+  char *p = realloc(*buf, c);
+  if (p == NULL)
+    return -ENOMEM;
+  *buf = p;
+  *cap = c;
+  return 0;
+}
+
+/* Appends OP's request to SV's output. */
+static int encode(server_t *sv, const op_t *op) {
+  char line[KEY_MAX + 64];
+  int n;
+  switch (op->kind) {
+  case OP_GET:
+    n = snprintf(line, sizeof line, "mg %s v\r\n", op->key);
+    break;
+  case OP_SET:
+    n = snprintf(line, sizeof line, "ms %s %zu T%lld\r\n", op->key, op->jlen,
+                 op->expiration);
+    break;
+  case OP_DEL:
+    n = snprintf(line, sizeof line, "md %s\r\n", op->key);
+    break;
+  case OP_TOUCH:
+    n = snprintf(line, sizeof line, "mg %s T%lld\r\n", op->key,
+                 op->expiration);
+    break;
+  default:
+    n = snprintf(line, sizeof line, "stats\r\n");
+  }
+  size_t extra = op->kind == OP_SET ? op->jlen + 2 : 0;
+  if (reserve(&sv->out, &sv->ocap, sv->olen + (size_t)n + extra) < 0)
+    return -ENOMEM;
+  memcpy(sv->out + sv->olen, line, (size_t)n);
+  sv->olen += (size_t)n;
+  if (op->kind == OP_SET) {
+    memcpy(sv->out + sv->olen, op->json, op->jlen);
+    memcpy(sv->out + sv->olen + op->jlen, "\r\n", 2);
+    sv->olen += extra;
+  }
+  return 0;
+}
+
+static void run_flush(rt_loop_t *loop, void *data, rt_value_t *args,
+                      size_t nargs) {
+  mc_t *m = data;
+  (void)loop;
+  (void)args;
+  (void)nargs;
+  m->flush_queued = false;
+  for (size_t i = 0; i < m->nservers && !m->closing; i++) {
+    server_t *sv = &m->servers[i];
+    if (sv->state == S_UP)
+      flush_server(sv);
+    else if (sv->state == S_IDLE && sv->qhead != NULL)
+      try_connect(sv); /* a failure here answers from the loop: fine */
+  }
+  unref_store(m);
+}
+
+/* Requests go out after the callback that made them (a next tick): the
+ * requests of one callback in one write. */
+static void schedule_flush(mc_t *m) {
+  if (m->flush_queued)
+    return;
+  if (rt_next_tick(m->base.loop, run_flush, m, NULL, 0) == 0) {
+    m->flush_queued = true;
+    m->refs++;
+  }
+  /* else no memory for the tick: the ops' deadlines answer them */
+}
+
+static void on_written(uv_write_t *req, int status) {
+  server_t *sv = req->data;
+  mc_t *m = sv->m;
+  sv->writing = false;
+  sv->wlen = 0;
+  if (status == UV_ECANCELED || m->closing || sv->state != S_UP)
+    return; /* closed meanwhile: the close has dealt with its ops */
+  m->refs++;
+  if (status < 0)
+    server_fail(sv, status, true);
+  else
+    flush_server(sv);
+  unref_store(m);
+  rt_loop_after_callback(m->base.loop);
+}
+
+static void flush_server(server_t *sv) {
+  if (sv->writing || sv->olen == 0 || sv->state != S_UP)
+    return;
+  /* Swap: the output becomes the buffer being written. */
+  char *b = sv->wbuf;
+  size_t c = sv->wcap;
+  sv->wbuf = sv->out;
+  sv->wcap = sv->ocap;
+  sv->wlen = sv->olen;
+  sv->out = b;
+  sv->ocap = c;
+  sv->olen = 0;
+  uv_buf_t buf = uv_buf_init(sv->wbuf, (unsigned)sv->wlen);
+  sv->wreq.data = sv;
+  int r = uv_write(&sv->wreq, (uv_stream_t *)&sv->tcp, &buf, 1, on_written);
+  if (r < 0) {
+    sv->wlen = 0;
+    server_fail(sv, r, true);
+    return;
+  }
+  sv->writing = true;
+}
+
+/* --- Connections ---------------------------------------------------------- */
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf);
+static void try_connect(server_t *sv);
+
+static void set_ref(server_t *sv) {
+  if (!sv->handle_open || sv->state == S_CLOSING)
+    return;
+  if (sv->qhead != NULL)
+    uv_ref((uv_handle_t *)&sv->tcp);
+  else
+    uv_unref((uv_handle_t *)&sv->tcp); /* an idle store keeps nothing alive */
+}
+
+static void on_closed(uv_handle_t *hd) {
+  server_t *sv = hd->data;
+  mc_t *m = sv->m;
+  sv->handle_open = false;
+  sv->state = S_IDLE;
+  sv->ilen = 0;
+  if (!m->closing && sv->qhead != NULL) { /* ops queued while it closed */
+    try_connect(sv);
+    rt_loop_after_callback(m->base.loop);
+  }
+  unref_store(m); /* the handle's, held across the above */
+}
+
+static void close_conn(server_t *sv) {
+  sv->olen = 0;
+  sv->ilen = 0;
+  if (sv->state == S_RESOLVING) {
+    if (sv->gai_busy)
+      uv_cancel((uv_req_t *)&sv->gai); /* its callback sees the state */
+    sv->state = S_IDLE;
+    return;
+  }
+  if (!sv->handle_open) {
+    sv->state = S_IDLE;
+    return;
+  }
+  if (sv->state != S_CLOSING) {
+    sv->state = S_CLOSING;
+    uv_close((uv_handle_t *)&sv->tcp, on_closed);
+  }
+}
+
+/* SV's connection failed with ERR (a libuv code): closes it; the ops
+ * queued on it are tried again (RETRY, while attempts are left) or
+ * answered ERR.  The caller holds a reference to the store. */
+static void server_fail(server_t *sv, int err, bool retry) {
+  mc_t *m = sv->m;
+  op_t *list = sv->qhead;
+  sv->qhead = sv->qtail = NULL;
+  close_conn(sv);
+  for (op_t *op = list, *next; op != NULL; op = next) {
+    next = op->qnext;
+    op->qnext = NULL;
+    if (op->answered) {
+      free_op(op);
+      continue;
+    }
+    op->attempts++;
+    op->last_err = err;
+    op->last_server = sv->idx;
+    if (m->closing) {
+      free_op(op); /* close answered it: cannot be, but never leak */
+    } else if (retry && op->attempts < MAX_ATTEMPTS &&
+               op->kind != OP_STATS) {
+      dispatch(m, op);
+    } else {
+      finish(m, op, sv, err, NULL, NULL, 0, false);
+      free_op(op);
+    }
+  }
+}
+
+/* A connect that failed: the next address, or the server is out. */
+static void connect_failed(server_t *sv, int err) {
+  mc_t *m = sv->m;
+  if (sv->trying && sv->next_addr < sv->naddrs && sv->qhead != NULL) {
+    close_conn(sv); /* on_closed connects to the next */
+    return;
+  }
+  sv->trying = false;
+  note_out(m, sv);
+  server_fail(sv, err, true);
+}
+
+static void on_connect(uv_connect_t *req, int status) {
+  server_t *sv = req->data;
+  mc_t *m = sv->m;
+  if (status == UV_ECANCELED || m->closing || sv->state != S_CONNECTING)
+    return;
+  m->refs++;
+  if (status < 0) {
+    connect_failed(sv, status);
+  } else {
+    sv->state = S_UP;
+    sv->trying = false;
+    uv_tcp_nodelay(&sv->tcp, 1);
+    int r = uv_read_start((uv_stream_t *)&sv->tcp, on_alloc, on_read);
+    if (r < 0)
+      server_fail(sv, r, true);
+    else
+      flush_server(sv);
+  }
+  unref_store(m);
+  rt_loop_after_callback(m->base.loop);
+}
+
+static void connect_addr(server_t *sv, unsigned i) {
+  mc_t *m = sv->m;
+  const struct sockaddr *a = (const struct sockaddr *)&sv->addr[i];
+  sv->next_addr = i + 1;
+  if (uv_tcp_init(m->uv, &sv->tcp) != 0) {
+    note_out(m, sv);
+    server_fail(sv, UV_ENOMEM, true);
+    return;
+  }
+  sv->tcp.data = sv;
+  sv->handle_open = true;
+  m->refs++;
+  sv->state = S_CONNECTING;
+  sv->creq.data = sv;
+  int r = uv_tcp_connect(&sv->creq, &sv->tcp, a, on_connect);
+  if (r < 0) {
+    sv->next_addr = sv->naddrs; /* the others would fail alike */
+    connect_failed(sv, r);
+  }
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status,
+                        struct addrinfo *res) {
+  server_t *sv = req->data;
+  mc_t *m = sv->m;
+  sv->gai_busy = false;
+  bool wanted = sv->state == S_RESOLVING && !m->closing;
+  if (wanted) {
+    sv->naddrs = 0;
+    for (struct addrinfo *ai = res; status == 0 && ai != NULL &&
+                                    sv->naddrs < MAX_ADDRS;
+         ai = ai->ai_next)
+      if (ai->ai_addrlen <= sizeof sv->addr[0] &&
+          (ai->ai_family == AF_INET || ai->ai_family == AF_INET6))
+        memcpy(&sv->addr[sv->naddrs++], ai->ai_addr, ai->ai_addrlen);
+  }
+  uv_freeaddrinfo(res);
+  m->refs++;
+  if (wanted) {
+    sv->state = S_IDLE;
+    if (sv->naddrs == 0) {
+      note_out(m, sv);
+      server_fail(sv, UV_EHOSTUNREACH, true);
+    } else if (sv->qhead != NULL) {
+      sv->trying = true;
+      connect_addr(sv, 0);
+    }
+  } else if (!m->closing && sv->state == S_IDLE && sv->qhead != NULL) {
+    try_connect(sv); /* cancelled by a failure, then queued again */
+  }
+  unref_store(m);
+  rt_loop_after_callback(m->base.loop);
+  unref_store(m); /* the resolve's */
+}
+
+/* Makes SV's connection (it is IDLE and has ops queued): to its address,
+ * to the next of its host's addresses, or after resolving its host. */
+static void try_connect(server_t *sv) {
+  mc_t *m = sv->m;
+  if (sv->state != S_IDLE || sv->qhead == NULL)
+    return;
+  if (sv->numeric) {
+    connect_addr(sv, 0);
+    return;
+  }
+  if (sv->trying && sv->next_addr < sv->naddrs) {
+    connect_addr(sv, sv->next_addr);
+    return;
+  }
+  sv->state = S_RESOLVING;
+  if (sv->gai_busy)
+    return; /* the one in flight will do */
+  char port[8];
+  snprintf(port, sizeof port, "%d", sv->port);
+  struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                           .ai_socktype = SOCK_STREAM,
+                           .ai_flags = AI_NUMERICSERV};
+  sv->gai.data = sv;
+  if (uv_getaddrinfo(m->uv, &sv->gai, on_resolved, sv->host, port, &hints) !=
+      0) {
+    sv->state = S_IDLE;
+    note_out(m, sv);
+    server_fail(sv, UV_EHOSTUNREACH, true);
+    return;
+  }
+  sv->gai_busy = true;
+  m->refs++;
+}
+
+/* Queues OP on SV (INV(queue)); its connection is made, or its request
+ * written, at the next tick (so never inside a call).  0, or -ENOMEM. */
+static int enqueue(server_t *sv, op_t *op) {
+  if (encode(sv, op) < 0)
+    return -ENOMEM;
+  op->server = sv->idx;
+  op->qnext = NULL;
+  if (sv->qtail != NULL)
+    sv->qtail->qnext = op;
+  else
+    sv->qhead = op;
+  sv->qtail = op;
+  set_ref(sv);
+  if (sv->state == S_IDLE || sv->state == S_UP)
+    schedule_flush(sv->m);
+  return 0;
+}
+
+/* OP (unanswered, in no queue) to its key's server; with the ring empty it
+ * fails with what its last attempt met.  The caller holds a reference. */
+static void dispatch(mc_t *m, op_t *op) {
+  server_t *sv = owner(m, op);
+  if (sv != NULL && enqueue(sv, op) == 0)
+    return;
+  if (sv != NULL) {
+    finish(m, op, sv, -ENOMEM, NULL, NULL, 0, false);
+  } else if (op->last_err != 0) {
+    finish(m, op, &m->servers[op->last_server], op->last_err, NULL, NULL, 0,
+           false);
+  } else {
+    char why[64];
+    snprintf(why, sizeof why, "every server is down (tried again every %" PRIu64
+             " s)", m->retry_s);
+    finish(m, op, NULL, -ENOTCONN, why, NULL, 0, false);
+  }
+  free_op(op);
+}
+
+/* --- Replies -------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
+  server_t *sv = hd->data;
+  (void)suggested;
+  if (sv->icap - sv->ilen < READ_CHUNK / 4 &&
+      reserve(&sv->in, &sv->icap, sv->ilen + READ_CHUNK) < 0) {
+    *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+    return;
+  }
+  *buf = uv_buf_init(sv->in + sv->ilen, (unsigned)(sv->icap - sv->ilen));
+}
+
+static bool starts(const char *line, size_t n, const char *word) {
+  size_t w = strlen(word);
+  return n >= w && memcmp(line, word, w) == 0 &&
+         (n == w || line[w] == ' ');
+}
+
+/* The code for a SERVER_ERROR line's text. */
+static int server_error_code(const char *line, size_t n) {
+  if (memmem(line, n, "too large", 9) != NULL)
+    return -E2BIG;
+  if (memmem(line, n, "out of memory", 13) != NULL)
+    return -ENOSPC;
+  return -EIO;
+}
+
+/* One reply for the queue's head, parsed from SV's input at *POS: 1 if it
+ * was whole (answered, *POS past it), 0 if more input is needed, or a
+ * negative code if it is not a reply to that op (out of step). */
+static int parse_reply(server_t *sv, size_t *pos) {
+  mc_t *m = sv->m;
+  op_t *op = sv->qhead;
+  const char *p = sv->in + *pos;
+  size_t avail = sv->ilen - *pos;
+  const char *nl = memchr(p, '\n', avail);
+  if (nl == NULL)
+    return avail > LINE_MAX_BYTES ? -EPROTO : 0;
+  if (nl == p || nl[-1] != '\r')
+    return -EPROTO;
+  size_t n = (size_t)(nl - p) - 1, used = n + 2;
+  if (op == NULL)
+    return -EPROTO; /* nothing was asked */
+  int err = 0;
+  bool hit = false;
+  const char *val = NULL;
+  size_t vlen = 0;
+  if (op->kind == OP_STATS) {
+    /* STAT lines up to END, summed as they come (the op keeps them). */
+    size_t at = *pos;
+    uint64_t items = 0, bytes = 0;
+    for (;;) {
+      const char *l = sv->in + at;
+      const char *e = memchr(l, '\n', sv->ilen - at);
+      if (e == NULL)
+        return sv->ilen - at > LINE_MAX_BYTES ? -EPROTO : 0;
+      size_t ln = (size_t)(e - l);
+      if (ln == 0 || l[ln - 1] != '\r')
+        return -EPROTO;
+      ln--;
+      at += ln + 2;
+      if (starts(l, ln, "END"))
+        break;
+      if (starts(l, ln, "STAT curr_items"))
+        items = strtoull(l + 16, NULL, 10);
+      else if (starts(l, ln, "STAT bytes"))
+        bytes = strtoull(l + 11, NULL, 10);
+      else if (!starts(l, ln, "STAT"))
+        return -EPROTO;
+    }
+    *pos = at;
+    sv->qhead = op->qnext;
+    if (sv->qhead == NULL)
+      sv->qtail = NULL;
+    if (!op->answered) {
+      op->answered = true;
+      unlink_op(m, op);
+      sample_part(m, true, items, bytes);
+    }
+    free_op(op);
+    return 1;
+  }
+  if (starts(p, n, "VA") && op->kind == OP_GET) {
+    char *end;
+    unsigned long long len = strtoull(p + 3, &end, 10);
+    if (end == p + 3 || len > SIZE_MAX / 2)
+      return -EPROTO;
+    if (avail < used + len + 2) {
+      /* Room for the whole value, read by the next reads. */
+      if (reserve(&sv->in, &sv->icap, *pos + used + len + 2 + READ_CHUNK) < 0)
+        return -ENOMEM;
+      return 0;
+    }
+    p = sv->in + *pos; /* reserve may have moved it */
+    if (memcmp(p + used + len, "\r\n", 2) != 0)
+      return -EPROTO;
+    val = p + used;
+    vlen = (size_t)len;
+    used += (size_t)len + 2;
+    hit = true;
+  } else if (starts(p, n, "EN") &&
+             (op->kind == OP_GET || op->kind == OP_TOUCH)) {
+    err = op->kind == OP_TOUCH ? -ENOENT : 0;
+  } else if ((starts(p, n, "HD") || starts(p, n, "OK")) &&
+             op->kind != OP_GET) {
+    hit = true; /* del: one was there */
+  } else if (starts(p, n, "NF") && op->kind == OP_DEL) {
+    err = 0; /* deleting what is not there is not an error */
+  } else if (starts(p, n, "NS") && op->kind == OP_SET) {
+    err = -EIO;
+  } else if (starts(p, n, "SERVER_ERROR")) {
+    err = server_error_code(p, n);
+  } else if (starts(p, n, "ERROR")) {
+    return -ENOSYS; /* a command the server does not know */
+  } else {
+    return -EPROTO; /* CLIENT_ERROR, or not a reply to this op */
+  }
+  sv->qhead = op->qnext;
+  if (sv->qhead == NULL)
+    sv->qtail = NULL;
+  /* It answered: not down, not timing out. */
+  sv->timeouts = 0;
+  if (sv->down) {
+    sv->down = false;
+    m->st.reconnects++;
+  }
+  if (!op->answered)
+    finish(m, op, sv, err, err == -EIO ? "the server did not store it" : NULL,
+           val, vlen, hit);
+  free_op(op);
+  *pos += used;
+  return 1;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  server_t *sv = s->data;
+  mc_t *m = sv->m;
+  (void)buf;
+  if (nread == 0 || m->closing || sv->state != S_UP)
+    return;
+  m->refs++;
+  if (nread < 0) {
+    server_fail(sv, nread == UV_EOF ? UV_ECONNRESET : (int)nread, true);
+  } else {
+    sv->ilen += (size_t)nread;
+    size_t pos = 0;
+    int r;
+    while (!m->closing && sv->state == S_UP &&
+           (r = parse_reply(sv, &pos)) > 0)
+      ;
+    if (m->closing || sv->state != S_UP) {
+      /* closed from a callback: its input goes with it */
+    } else if (r < 0) {
+      /* Out of step: the head is answered with the error and the
+       * connection closed; the ops behind it are tried again on a new one
+       * (unless the server does not speak the meta protocol at all). */
+      op_t *op = sv->qhead;
+      const char *why =
+          r == -ENOSYS ? "the server does not speak memcached's meta protocol "
+                         "(memcached 1.6 or later)"
+          : r == -ENOMEM ? NULL
+                         : "a reply not understood";
+      if (op != NULL) {
+        sv->qhead = op->qnext;
+        if (sv->qhead == NULL)
+          sv->qtail = NULL;
+        if (!op->answered)
+          finish(m, op, sv, r == -ENOMEM ? -ENOMEM : -EPROTO, why, NULL, 0,
+                 false);
+        free_op(op);
+      }
+      if (!m->closing)
+        server_fail(sv, r == -ENOMEM ? UV_ENOMEM : UV_EPROTO, r != -ENOSYS);
+    } else {
+      memmove(sv->in, sv->in + pos, sv->ilen - pos);
+      sv->ilen -= pos;
+      set_ref(sv);
+      if (!m->sample_tried)
+        sample_start(m); /* the first, once the store has been to a server */
+    }
+  }
+  unref_store(m);
+  rt_loop_after_callback(m->base.loop);
+}
+
+/* --- Deadlines ------------------------------------------------------------ */
 
 static void on_deadline(uv_timer_t *t);
 
@@ -321,588 +1014,112 @@ static void arm(mc_t *m) {
   uv_timer_start(&m->deadline, on_deadline, d, 0);
 }
 
+/* Overdue ops are answered -ETIMEDOUT.  The connection they were queued on
+ * may owe their replies: it is closed and the ops behind them are tried
+ * again; TIMEOUT_LIMIT deadlines in a row take its server out of the ring
+ * (not the last one in it). */
 static void on_deadline(uv_timer_t *t) {
   mc_t *m = t->data;
-  rt_loop_t *loop = m->base.loop;
   uint64_t now = uv_now(m->uv);
-  bool any = false;
   m->refs++; /* a callback may close the store */
+  char why[48];
+  snprintf(why, sizeof why, "no answer within %" PRIu64 " ms", m->timeout_ms);
   while (!m->closing && m->head != NULL && m->head->deadline <= now) {
     op_t *op = m->head;
-    op->answered = true;
-    unlink_op(m, op);
-    if (op->kind == OP_STATS) { /* a failed sample: no error, no one told */
-      if (!op->started)
-        free_op(op);
+    server_t *sv = &m->servers[op->server];
+    sv->timed_out = true;
+    finish(m, op, sv, -ETIMEDOUT, why, NULL, 0, false);
+  }
+  for (size_t i = 0; i < m->nservers && !m->closing; i++) {
+    server_t *sv = &m->servers[i];
+    if (!sv->timed_out)
       continue;
-    }
-    m->st.errors++;
-    snprintf(m->base.error, sizeof m->base.error,
-             "memcached store: %s: no answer within %llu ms%s",
-             op_names[op->kind], (unsigned long long)m->timeout_ms,
-             op->started ? "" : " (waiting for a free client)");
-    cache__latency_record(&m->base, op->t0);
-    call(m, op->get, op->done, op->data, -ETIMEDOUT);
-    if (!op->started)
-      free_op(op); /* else its after-work callback frees it */
-    any = true;
+    sv->timed_out = false;
+    if (++sv->timeouts >= TIMEOUT_LIMIT && sv->out_until == 0 &&
+        in_ring(m) > 1)
+      note_out(m, sv);
+    server_fail(sv, UV_ETIMEDOUT, true);
   }
   arm(m);
   unref_store(m);
-  if (any)
-    rt_loop_after_callback(loop);
+  rt_loop_after_callback(m->base.loop);
 }
 
-/* --- Workers -------------------------------------------------------------- */
-
-/* Results that say the server could not be reached or did not answer. */
-static bool unreachable(memcached_return_t rc) {
-  switch (rc) {
-  case MEMCACHED_CONNECTION_FAILURE:
-  case MEMCACHED_CONNECTION_SOCKET_CREATE_FAILURE:
-  case MEMCACHED_HOST_LOOKUP_FAILURE:
-  case MEMCACHED_WRITE_FAILURE:
-  case MEMCACHED_READ_FAILURE:
-  case MEMCACHED_UNKNOWN_READ_FAILURE:
-  case MEMCACHED_SERVER_MARKED_DEAD:
-  case MEMCACHED_SERVER_TEMPORARILY_DISABLED:
-  case MEMCACHED_TIMEOUT:
-  case MEMCACHED_ERRNO:
-    return true;
-  default:
-    return false;
-  }
-}
-
-/* Results after which another attempt can reach a server that works: the
- * connection was found closed (a restarted server: the retry reconnects),
- * the reconnect was refused (libmemcached has counted the failure), or the
- * server was just taken out of the ring (the key has a new owner).  A
- * timeout is not retried: it would double the wait. */
-static bool worth_retrying(memcached_return_t rc) {
-  switch (rc) {
-  case MEMCACHED_CONNECTION_FAILURE:
-  case MEMCACHED_WRITE_FAILURE:
-  case MEMCACHED_READ_FAILURE:
-  case MEMCACHED_UNKNOWN_READ_FAILURE:
-  case MEMCACHED_SERVER_MARKED_DEAD:
-    return true;
-  default:
-    return false;
-  }
-}
-
-static int server_index(const mc_t *m, const memcached_instance_st *in) {
-  const char *name = memcached_server_name(in);
-  int port = memcached_server_port(in);
-  for (size_t i = 0; i < m->nservers; i++)
-    if (m->servers[i].port == port && name != NULL &&
-        strcmp(m->servers[i].host, name) == 0)
-      return (int)i;
-  return -1;
-}
-
-static const memcached_instance_st *server_of(memcached_st *mc,
-                                              const op_t *op) {
-  memcached_return_t krc;
-  return memcached_server_by_key(mc, op->key, op->klen, &krc);
-}
-
-static memcached_return_t attempt(memcached_st *mc, op_t *op) {
-  memcached_return_t rc = MEMCACHED_SUCCESS;
-  uint32_t flags;
-  switch (op->kind) {
-  case OP_GET:
-    free(op->value);
-    op->value = memcached_get(mc, op->key, op->klen, &op->vlen, &flags, &rc);
-    return rc;
-  case OP_SET:
-    return memcached_set(mc, op->key, op->klen, op->json, op->jlen,
-                         op->expiration, 0);
-  case OP_DEL:
-    return memcached_delete(mc, op->key, op->klen, 0);
-  default:
-    return memcached_touch(mc, op->key, op->klen, op->expiration);
-  }
-}
-
-/* After a timeout (or a reply not understood) a connection may still owe
- * replies, which the client's next operation would read as its own: the
- * client's connections are dropped. */
-static void drop_if_out_of_step(memcached_st *mc, memcached_return_t rc) {
-  if (rc == MEMCACHED_TIMEOUT || rc == MEMCACHED_PROTOCOL_ERROR ||
-      rc == MEMCACHED_UNKNOWN_READ_FAILURE)
-    memcached_quit(mc);
-}
-
-/* One op, retried as worth_retrying says. */
-static void run_one(memcached_st *mc, op_t *op) {
-  memcached_return_t rc = MEMCACHED_SUCCESS;
-  for (int i = 0; i < MAX_ATTEMPTS; i++) {
-    /* The ring as the attempt will see it (a server whose retry time has
-     * come goes back in first), to know which server it goes to. */
-    memcached_autoeject(mc);
-    const memcached_instance_st *in = server_of(mc, op);
-    op->server = in != NULL ? server_index(op->m, in) : -1;
-    rc = attempt(mc, op);
-    op->sys_errno = memcached_last_error_errno(mc);
-    if (unreachable(rc) && op->server >= 0)
-      op->failed |= (uint64_t)1 << op->server;
-    if (!worth_retrying(rc))
-      break;
-  }
-  op->timed_out = rc == MEMCACHED_TIMEOUT && op->server >= 0;
-  drop_if_out_of_step(mc, rc);
-  op->rc = rc;
-}
-
-/* The gets of a work item (LEAD and its batch) in one memcached_mget.  A
- * key mget does not bring back is a miss only if nothing failed: mget
- * skips a server it cannot reach without saying so in its result, but the
- * failure is in the client's last error.  Then (or after a read that
- * failed) the gets not answered run one by one, with their retries; after a
- * timeout they time out. */
-static void run_batch(memcached_st *mc, op_t *lead) {
-  const char *keys[BATCH_MAX];
-  size_t lens[BATCH_MAX];
-  size_t n = 0;
-  memcached_autoeject(mc);
-  for (op_t *op = lead; op != NULL; op = op->batch) {
-    keys[n] = op->key;
-    lens[n++] = op->klen;
-    const memcached_instance_st *in = server_of(mc, op);
-    op->server = in != NULL ? server_index(op->m, in) : -1;
-  }
-  memcached_return_t rc = memcached_mget(mc, keys, lens, n);
-  if (rc == MEMCACHED_SUCCESS)
-    rc = memcached_last_error(mc);
-  /* Not one of libmemcached's allocating (the last fetch would free it):
-   * ours, freed below. */
-  memcached_result_st buf, *res = NULL;
-  if (rc == MEMCACHED_SUCCESS &&
-      (res = memcached_result_create(mc, &buf)) == NULL)
-    rc = MEMCACHED_MEMORY_ALLOCATION_FAILURE;
-  while (rc == MEMCACHED_SUCCESS && memcached_fetch_result(mc, res, &rc)) {
-    const char *k = memcached_result_key_value(res);
-    size_t kl = memcached_result_key_length(res);
-    /* The first op on that key still without a value (a key asked twice
-     * comes back twice). */
-    op_t *op = lead;
-    while (op != NULL && !(op->value == NULL && op->rc == MEMCACHED_SUCCESS &&
-                           op->klen == kl && memcmp(op->key, k, kl) == 0))
-      op = op->batch;
-    if (op == NULL)
-      continue;
-    size_t vl = memcached_result_length(res);
-    if ((op->value = malloc(vl + 1)) == NULL) {
-      op->rc = MEMCACHED_MEMORY_ALLOCATION_FAILURE;
-      continue;
-    }
-    memcpy(op->value, memcached_result_value(res), vl);
-    op->value[vl] = '\0';
-    op->vlen = vl;
-    op->rc = MEMCACHED_SUCCESS;
-  }
-  if (res != NULL)
-    memcached_result_free(res);
-  bool complete = rc == MEMCACHED_END || rc == MEMCACHED_NOTFOUND;
-  if (rc == MEMCACHED_TIMEOUT)
-    /* Whose: the servers whose own last error is the timeout (the others
-     * answered their part). */
-    for (op_t *op = lead; op != NULL; op = op->batch) {
-      const memcached_instance_st *in = server_of(mc, op);
-      op->timed_out = op->server >= 0 && in != NULL &&
-                      memcached_server_error_return(in) == MEMCACHED_TIMEOUT;
-    }
-  if (!complete)
-    memcached_quit(mc); /* servers sent to may still owe replies */
-  for (op_t *op = lead; op != NULL; op = op->batch) {
-    if (op->value != NULL || op->rc == MEMCACHED_MEMORY_ALLOCATION_FAILURE)
-      continue;
-    if (complete) {
-      op->rc = MEMCACHED_NOTFOUND;
-    } else if (rc == MEMCACHED_TIMEOUT) {
-      op->rc = MEMCACHED_TIMEOUT;
-    } else {
-      /* A server that failed inside the mget may have left the ring there
-       * (REMOVE_FAILED_SERVERS), so the get's own attempts go to the key's
-       * new owner and never see the failure: it is noted here, or the
-       * server's return would not count as a reconnect (note_servers). */
-      int before = op->server;
-      run_one(mc, op);
-      if (before >= 0 && op->server != before && unreachable(rc))
-        op->failed |= (uint64_t)1 << before;
-    }
-  }
-}
-
-/* A sample: `stats` on each server of the client's ring (the store's
- * servers out left out: INV(ring)), curr_items and bytes summed.  A server
- * libmemcached has taken out (down: SERVER_MARKED_DEAD or
- * TEMPORARILY_DISABLED) is left out too; any other that does not answer
- * (a refused connect, a timeout, ...) fails the sample, as does no server
- * answering at all.  memcached_stat asks the servers one after the other,
- * each within the client's timeouts. */
-static void run_stats(memcached_st *mc, op_t *op) {
-  op->sampled_us = cache__now_us();
-  memcached_return_t rc = MEMCACHED_SUCCESS;
-  memcached_stat_st *sv = memcached_stat(mc, NULL, &rc);
-  if (sv == NULL) {
-    op->rc = rc != MEMCACHED_SUCCESS ? rc : MEMCACHED_FAILURE;
-    return;
-  }
-  uint32_t n = memcached_server_count(mc), answered = 0;
-  op->rc = MEMCACHED_SUCCESS;
-  for (uint32_t i = 0; i < n; i++) {
-    if (sv[i].pid != -1) { /* memcached_stat's mark of a server that failed */
-      op->entries += sv[i].curr_items;
-      op->bytes += sv[i].bytes;
-      answered++;
-      continue;
-    }
-    const memcached_instance_st *in =
-        memcached_server_instance_by_position(mc, i);
-    memcached_return_t src =
-        in != NULL ? memcached_server_error_return(in) : MEMCACHED_FAILURE;
-    if (src == MEMCACHED_SERVER_MARKED_DEAD ||
-        src == MEMCACHED_SERVER_TEMPORARILY_DISABLED)
-      continue; /* out of libmemcached's ring */
-    op->rc = src != MEMCACHED_SUCCESS ? src : MEMCACHED_FAILURE;
-    drop_if_out_of_step(mc, src);
-  }
-  memcached_stat_free(mc, sv);
-  if (op->rc == MEMCACHED_SUCCESS && answered == 0)
-    op->rc = MEMCACHED_NO_SERVERS;
-}
-
-/* On a worker thread: no heap, no store state but the server list and its
- * slot's client and ring (INV(ring)). */
-static void work(uv_work_t *req) {
-  op_t *lead = req->data;
-  mc_t *m = lead->m;
-  if (m->ring_out[lead->slot] != lead->out_mask) {
-    memcached_st *mc;
-    char err[128];
-    if (make_client(m, lead->out_mask, &mc, err, sizeof err) == 0) {
-      memcached_free(m->client[lead->slot]);
-      m->client[lead->slot] = lead->mc = mc;
-      m->ring_out[lead->slot] = lead->out_mask;
-    } /* else the old ring, tried again by the next item */
-  }
-  if (lead->kind == OP_STATS)
-    run_stats(lead->mc, lead);
-  else if (lead->batch == NULL)
-    run_one(lead->mc, lead);
+static void link_op(mc_t *m, op_t *op) {
+  uv_update_time(m->uv); /* the deadline counts from the call */
+  op->deadline = uv_now(m->uv) + m->timeout_ms;
+  op->prev = m->tail;
+  if (m->tail != NULL)
+    m->tail->next = op;
   else
-    run_batch(lead->mc, lead);
+    m->head = op;
+  m->tail = op;
+  if (m->head == op)
+    arm(m);
 }
 
-/* --- Results, on the loop ------------------------------------------------- */
+/* --- Entries and bytes ---------------------------------------------------- */
 
-static int errno_of(memcached_return_t rc, int sys_errno) {
-  switch (rc) {
-  case MEMCACHED_SUCCESS:
-    return 0;
-  case MEMCACHED_NOTFOUND:
-    return -ENOENT;
-  case MEMCACHED_TIMEOUT:
-    return -ETIMEDOUT;
-  case MEMCACHED_CONNECTION_FAILURE:
-    return sys_errno == ECONNREFUSED ? -ECONNREFUSED : -ECONNRESET;
-  case MEMCACHED_WRITE_FAILURE:
-  case MEMCACHED_READ_FAILURE:
-  case MEMCACHED_UNKNOWN_READ_FAILURE:
-    return -ECONNRESET;
-  case MEMCACHED_SERVER_MARKED_DEAD:
-  case MEMCACHED_SERVER_TEMPORARILY_DISABLED:
-  case MEMCACHED_NO_SERVERS:
-  case MEMCACHED_CONNECTION_SOCKET_CREATE_FAILURE:
-    return -ENOTCONN;
-  case MEMCACHED_HOST_LOOKUP_FAILURE:
-    return -EHOSTUNREACH;
-  case MEMCACHED_PROTOCOL_ERROR:
-    return -EPROTO;
-  case MEMCACHED_E2BIG:
-    return -E2BIG;
-  case MEMCACHED_MEMORY_ALLOCATION_FAILURE:
-    return -ENOMEM;
-  case MEMCACHED_SERVER_MEMORY_ALLOCATION_FAILURE:
-    return -ENOSPC;
-  case MEMCACHED_ERRNO:
-    return sys_errno > 0 ? -sys_errno : -EIO;
-  default:
-    return -EIO;
-  }
-}
-
-/* The message for an operation that failed with its RC. */
-static void result_error(mc_t *m, const op_t *op) {
-  char where[HOST_MAX + 16] = "";
-  if (op->server >= 0)
-    snprintf(where, sizeof where, " on %s:%d", m->servers[op->server].host,
-             m->servers[op->server].port);
-  char what[64];
-  switch (op->rc) {
-  case MEMCACHED_TIMEOUT:
-    snprintf(what, sizeof what, "no answer within %llu ms",
-             (unsigned long long)m->timeout_ms);
-    break;
-  case MEMCACHED_SERVER_MARKED_DEAD:
-  case MEMCACHED_SERVER_TEMPORARILY_DISABLED:
-    snprintf(what, sizeof what, "server down (tried again every %llu s)",
-             (unsigned long long)m->retry_s);
-    break;
-  case MEMCACHED_E2BIG:
-    snprintf(what, sizeof what, "value above the server's item size");
-    break;
-  case MEMCACHED_SERVER_MEMORY_ALLOCATION_FAILURE:
-    snprintf(what, sizeof what, "server out of memory");
-    break;
-  default:
-    snprintf(what, sizeof what, "%s", memcached_strerror(m->master, op->rc));
-    for (char *c = what; *c; c++)
-      if (*c >= 'A' && *c <= 'Z')
-        *c = (char)(*c - 'A' + 'a');
-  }
-  char sys[64] = "";
-  if (op->sys_errno > 0 && op->rc != MEMCACHED_TIMEOUT) {
-    char buf[48];
-    snprintf(sys, sizeof sys, " (%s)",
-             strerror_r(op->sys_errno, buf, sizeof buf));
-  }
-  /* At most 17 + 5 + 40 + 2 + 40 + 23 bytes: the message fits. */
-  snprintf(m->base.error, sizeof m->base.error,
-           "memcached store: %s%.40s: %.40s%.23s", op_names[op->kind], where,
-           what, sys);
-}
-
-/* What the attempts learnt about the servers: one that could not be reached
- * is down; one that answered after that is back (a reconnect). */
-static void note_servers(mc_t *m, const op_t *op) {
-  for (size_t i = 0; i < m->nservers; i++)
-    if (op->failed & ((uint64_t)1 << i))
-      m->down[i] = true;
-  if (op->server >= 0 && !unreachable(op->rc) && m->down[op->server]) {
-    m->down[op->server] = false;
-    m->st.reconnects++;
-  }
-}
-
-static void answer_result(mc_t *m, op_t *op) {
-  note_servers(m, op);
-  memcached_return_t rc = op->rc;
-  int err = errno_of(rc, op->sys_errno);
-  if (op->kind == OP_GET) {
-    gc_scope_t sc;
-    gc_scope_open(m->h, &sc);
-    rt_value_t *v = NULL;
-    if (rc == MEMCACHED_SUCCESS) {
-      /* libmemcached ends the text with a NUL; it is off the heap, so
-       * parsing cannot move it. */
-      v = rt_handle(m->h, RT_NONE);
-      rt_json_error_t je;
-      err = op->value != NULL
-                ? rt_json_parse(m->rt, op->value, op->vlen, NULL, v, &je)
-                : -EIO;
-      if (err < 0) {
-        snprintf(m->base.error, sizeof m->base.error,
-                 "memcached store: a stored value does not parse");
-        m->st.errors++;
-        v = NULL;
-      } else {
-        m->st.hits++;
-      }
-    } else if (rc == MEMCACHED_NOTFOUND) {
-      m->st.misses++;
-      err = 0;
-    } else {
-      result_error(m, op);
-      m->st.errors++;
-    }
-    cache__latency_record(&m->base, op->t0);
-    op->get(&m->base, err, v, op->data);
-    gc_scope_close(m->h, &sc);
+/* A sample (cache.h): `stats` on every server in the ring, curr_items and
+ * bytes summed.  Its parts are ops like the others (queued, timed out,
+ * cancelled alike) that answer no one and count in no counter; any part
+ * failing fails the sample (the previous figures stay), and so does an
+ * empty ring. */
+static void sample_start(mc_t *m) {
+  if (m->closing || m->sampling)
     return;
-  }
-  if (rc == MEMCACHED_SUCCESS) {
-    if (op->kind == OP_SET)
-      m->st.sets++;
-    else if (op->kind == OP_DEL)
-      m->st.deletes++;
-  } else if (rc == MEMCACHED_NOTFOUND && op->kind == OP_DEL) {
-    err = 0; /* deleting what is not there is not an error */
-  } else if (rc != MEMCACHED_NOTFOUND) {
-    result_error(m, op);
-    m->st.errors++;
-  }
-  cache__latency_record(&m->base, op->t0);
-  if (op->done != NULL)
-    op->done(&m->base, err, op->data);
-}
-
-static size_t in_ring(const mc_t *m) {
-  size_t n = 0;
-  for (size_t i = 0; i < m->nservers; i++)
-    n += m->out_until[i] == 0;
-  return n;
-}
-
-/* The servers that timed out in the work item LEAD, and those that
- * answered: TIMEOUT_LIMIT items in a row take a server out of the ring
- * for retry-s, unless it is the last one in it. */
-static void note_timeouts(mc_t *m, const op_t *lead) {
-  uint64_t timed = 0, answered = 0;
-  for (const op_t *op = lead; op != NULL; op = op->batch)
-    if (op->timed_out)
-      timed |= (uint64_t)1 << op->server;
-    else if (op->server >= 0 && !unreachable(op->rc))
-      answered |= (uint64_t)1 << op->server;
+  m->sample_tried = true;
+  m->sample_wanted = false;
+  ring_refresh(m);
+  m->sample = (sample_t){.started_us = cache__now_us()};
+  m->sampling = true;
+  m->sample.pending = 1; /* held while the parts are queued */
   for (size_t i = 0; i < m->nservers; i++) {
-    uint64_t bit = (uint64_t)1 << i;
-    if (timed & bit) {
-      if (++m->timeouts[i] >= TIMEOUT_LIMIT && m->out_until[i] == 0 &&
-          in_ring(m) > 1) {
-        m->out_until[i] = uv_now(m->uv) + m->retry_s * 1000;
-        m->down[i] = true; /* its next answer counts as a reconnect */
-      }
-    } else if (answered & bit) {
-      m->timeouts[i] = 0;
-    }
-  }
-}
-
-/* The servers out of the ring now; one whose time is up is back, one more
- * timeout from taking it out again. */
-static uint64_t ring_out_now(mc_t *m) {
-  uint64_t now = uv_now(m->uv), out = 0;
-  for (size_t i = 0; i < m->nservers; i++) {
-    if (m->out_until[i] == 0)
+    server_t *sv = &m->servers[i];
+    if (sv->out_until != 0)
       continue;
-    if (now >= m->out_until[i]) {
-      m->out_until[i] = 0;
-      m->timeouts[i] = TIMEOUT_LIMIT - 1;
-    } else {
-      out |= (uint64_t)1 << i;
+    op_t *op = calloc(1, sizeof *op);
+    if (op == NULL) {
+      m->sample.failed = true;
+      break;
+    }
+    op->m = m;
+    op->kind = OP_STATS;
+    op->last_server = -1;
+    link_op(m, op);
+    m->sample.pending++;
+    if (enqueue(sv, op) < 0) {
+      finish(m, op, sv, -ENOMEM, NULL, NULL, 0, false);
+      free_op(op);
     }
   }
-  return out;
+  sample_part(m, m->sample.pending > 1, 0, 0);
 }
 
-/* A sample's result: the figures, unless it failed (then the previous
- * ones stay; a sample is no operation, so nothing is counted). */
-static void sample_result(mc_t *m, const op_t *op) {
-  if (op->rc != MEMCACHED_SUCCESS)
+static void sample_part(mc_t *m, bool ok, uint64_t entries, uint64_t bytes) {
+  sample_t *s = &m->sample;
+  if (!ok)
+    s->failed = true;
+  s->entries += entries;
+  s->bytes += bytes;
+  if (--s->pending != 0)
     return;
-  m->sample_entries = op->entries;
-  m->sample_bytes = op->bytes;
-  m->sampled_us = op->sampled_us;
+  m->sampling = false;
+  if (s->failed)
+    return;
+  m->sample_entries = s->entries;
+  m->sample_bytes = s->bytes;
+  m->sampled_us = s->started_us;
   m->sampled = true;
 }
 
-static void after_work(uv_work_t *req, int status) {
-  op_t *lead = req->data;
-  mc_t *m = lead->m;
-  rt_loop_t *loop = m->base.loop;
-  m->running[lead->slot] = NULL;
-  m->started--;
-  if (status == 0)
-    note_timeouts(m, lead);
-  if (!m->closing)
-    start_waiting(m); /* the client just freed goes to the next ops */
-  for (op_t *op = lead; op != NULL; op = op->batch)
-    if (!op->answered && status == 0) {
-      unlink_op(m, op);
-      op->answered = true;
-      if (op->kind == OP_STATS)
-        sample_result(m, op);
-      else
-        answer_result(m, op); /* may close the store: our reference holds */
-    }
-  if (!m->closing && !m->sample_tried)
-    sample_start(m); /* the first, once the store has been to its servers */
-  for (op_t *op = lead, *next; op != NULL; op = next) {
-    next = op->batch;
-    free_op(op);
-  }
-  unref_store(m);
-  rt_loop_after_callback(loop);
-}
-
-static bool same_key(const op_t *a, const op_t *b) {
-  return a->klen == b->klen && memcmp(a->key, b->key, a->klen) == 0;
-}
-
-/* Whether OP must wait for a running op on its key (INV(key order)). */
-static bool held(const mc_t *m, const op_t *op) {
-  for (unsigned i = 0; i < m->clients; i++)
-    for (const op_t *r = m->running[i]; r != NULL; r = r->batch)
-      if ((r->kind != OP_GET || op->kind != OP_GET) && same_key(r, op))
-        return true;
-  return false;
-}
-
-/* Starts waiting ops, in order, while clients are free (INV(slots)): a
- * get takes the gets right behind it along (BATCH_MAX in all). */
-static void start_waiting(mc_t *m) {
-  while (m->waiting != NULL && m->started < m->clients &&
-         !held(m, m->waiting)) {
-    unsigned slot = 0;
-    while (m->running[slot] != NULL) /* INV(slots): one is free */
-      slot++;
-    op_t *lead = m->waiting, *last = lead;
-    size_t n = 1;
-    if (lead->kind == OP_GET)
-      while (n < BATCH_MAX && last->next != NULL &&
-             last->next->kind == OP_GET && !held(m, last->next)) {
-        last->batch = last->next;
-        last = last->next;
-        n++;
-      }
-    lead->slot = slot;
-    lead->mc = m->client[slot];
-    lead->out_mask = ring_out_now(m);
-    lead->req.data = lead;
-    if (uv_queue_work(m->uv, &lead->req, work, after_work) != 0) {
-      for (op_t *op = lead, *next; op != NULL; op = next) {
-        next = op->batch;
-        op->batch = NULL;
-      }
-      return; /* their deadlines answer them */
-    }
-    for (op_t *op = lead; op != NULL; op = op->batch) {
-      op->started = true;
-      op->lead = lead;
-    }
-    m->running[slot] = lead;
-    m->started++;
+static void on_sample_tick(uv_timer_t *t) {
+  mc_t *m = t->data;
+  if (m->sample_wanted && !m->sampling && !m->closing) {
     m->refs++;
-    m->waiting = last->next;
-  }
-}
-
-static void run_start(rt_loop_t *loop, void *data, rt_value_t *args,
-                      size_t nargs) {
-  mc_t *m = data;
-  (void)loop;
-  (void)args;
-  (void)nargs;
-  m->start_queued = false;
-  if (!m->closing)
-    start_waiting(m);
-  unref_store(m);
-}
-
-/* New ops start after the current callback, not inside the call: the ops
- * a callback makes go out together (the gets in one batch) rather than the
- * first alone. */
-static void schedule_start(mc_t *m) {
-  if (m->start_queued || m->started == m->clients)
-    return; /* an answer's after-work callback starts them */
-  if (rt_next_tick(m->base.loop, run_start, m, NULL, 0) == 0) {
-    m->start_queued = true;
-    m->refs++;
-  } else {
-    start_waiting(m);
+    sample_start(m);
+    unref_store(m);
+    rt_loop_after_callback(m->base.loop);
   }
 }
 
@@ -942,18 +1159,19 @@ static size_t wire_key(const char *key, size_t klen, char *out) {
 
 /* memcached's expiration for TTL_MS: whole seconds rounded up, 0 for none;
  * above 30 days a Unix time (memcached's rule), at most 2^31 - 1. */
-static time_t expiration(uint64_t ttl_ms) {
+static long long expiration(uint64_t ttl_ms) {
   if (ttl_ms == 0)
     return 0;
   uint64_t s = ttl_ms / 1000 + (ttl_ms % 1000 != 0);
   if (s <= MAX_RELATIVE_S)
-    return (time_t)s;
+    return (long long)s;
   uint64_t now = (uint64_t)time(NULL);
-  return s > (uint64_t)MAX_EXPIRATION - now ? (time_t)MAX_EXPIRATION
-                                            : (time_t)(now + s);
+  return s > (uint64_t)MAX_EXPIRATION - now ? (long long)MAX_EXPIRATION
+                                            : (long long)(now + s);
 }
 
-/* A new op: queued, and started at once if a client is free. */
+
+/* A new op: queued on its key's server, sent at the next tick. */
 static void submit(mc_t *m, int kind, const char *key, size_t klen, char *json,
                    size_t jlen, uint64_t ttl_ms, cache_get_fn get,
                    cache_done_fn done, void *data) {
@@ -982,68 +1200,28 @@ static void submit(mc_t *m, int kind, const char *key, size_t klen, char *json,
   op->m = m;
   op->kind = kind;
   op->t0 = t0;
-  uv_update_time(m->uv); /* the deadline counts from the call */
-  op->deadline = uv_now(m->uv) + m->timeout_ms;
   op->get = get;
   op->done = done;
   op->data = data;
   op->json = json;
   op->jlen = jlen;
   op->expiration = expiration(ttl_ms);
-  op->server = -1;
-  op->prev = m->tail;
-  if (m->tail != NULL)
-    m->tail->next = op;
-  else
-    m->head = op;
-  m->tail = op;
-  if (m->waiting == NULL)
-    m->waiting = op;
-  if (m->head == op)
-    arm(m);
-  schedule_start(m);
-}
-
-/* --- Entries and bytes ---------------------------------------------------- */
-
-/* A sample (cache.h): an OP_STATS op, queued like the others, so it takes a
- * client like them (INV(slots)) and is answered, timed out and cancelled
- * like them, except that it answers no one and counts in no counter.  It
- * keeps the deadline timer armed and holds its work item like any op, so
- * the loop runs until it is back (or cancelled at close). */
-static void sample_start(mc_t *m) {
-  if (m->closing || m->sampling)
-    return;
-  op_t *op = calloc(1, sizeof *op);
-  if (op == NULL)
-    return; /* the wish stays: tried again at the next tick */
-  m->sampling = true;
-  m->sample_tried = true;
-  m->sample_wanted = false;
-  op->m = m;
-  op->kind = OP_STATS;
-  uv_update_time(m->uv);
-  op->deadline = uv_now(m->uv) + m->timeout_ms; /* INV(order) */
-  op->server = -1;
-  op->prev = m->tail;
-  if (m->tail != NULL)
-    m->tail->next = op;
-  else
-    m->head = op;
-  m->tail = op;
-  if (m->waiting == NULL)
-    m->waiting = op;
-  if (m->head == op)
-    arm(m);
-  schedule_start(m);
-}
-
-static void on_sample_tick(uv_timer_t *t) {
-  mc_t *m = t->data;
-  if (m->sample_wanted && !m->sampling && !m->closing) {
-    sample_start(m);
-    rt_loop_after_callback(m->base.loop); /* the start is a next tick */
+  op->last_server = -1;
+  server_t *sv = owner(m, op);
+  int err = sv == NULL ? -ENOTCONN : 0;
+  if (sv != NULL) {
+    link_op(m, op);
+    if ((err = enqueue(sv, op)) == 0)
+      return;
+    unlink_op(m, op);
   }
+  if (sv == NULL)
+    snprintf(m->base.error, sizeof m->base.error,
+             "memcached store: %s: every server is down (tried again every "
+             "%" PRIu64 " s)",
+             op_names[kind], m->retry_s);
+  free_op(op);
+  answer_later(m, err, get, done, data, t0);
 }
 
 static void mc_get(cache_store_t *st, const char *key, size_t klen,
@@ -1066,7 +1244,6 @@ static void mc_set(cache_store_t *st, const char *key, size_t klen,
     answer_later(m, err, NULL, fn, data, cache__latency_start(&m->base));
     return;
   }
-  /* The op takes the text: the worker reads it off the heap. */
   submit(m, OP_SET, key, klen, b.data, b.len, ttl_ms, NULL, fn, data);
 }
 
@@ -1089,26 +1266,25 @@ static void mc_stats(cache_store_t *st, cache_stats_t *out) {
   out->counted_ms_ago = cache__counted_ms_ago(m->sampled, m->sampled_us);
 }
 
+/* Every unanswered op gets -ECANCELED from the loop; the connections are
+ * closed and the store freed when the last handle, resolve and queued
+ * answer is done.  The queued ops are freed with it (INV(queue)). */
 static void mc_close(cache_store_t *st) {
   mc_t *m = (mc_t *)st;
   if (m->closing)
     return;
   m->closing = true;
-  m->refs++; /* held across the answers below */
-  /* Every unanswered op gets -ECANCELED from the loop.  A started one that
-   * libuv has not begun is cancelled (its after-work callback then frees
-   * it); one that runs comes back within its timeouts. */
+  m->refs++;
   while (m->head != NULL) {
     op_t *op = m->head;
     op->answered = true;
     unlink_op(m, op);
     if (op->kind != OP_STATS) /* a sample answers no one */
       answer_later(m, -ECANCELED, op->get, op->done, op->data, op->t0);
-    if (!op->started)
-      free_op(op);
-    else if (op->lead == op)
-      uv_cancel((uv_req_t *)&op->req);
   }
+  m->sampling = false;
+  for (size_t i = 0; i < m->nservers; i++)
+    close_conn(&m->servers[i]);
   snprintf(m->base.error, sizeof m->base.error, "memcached store: closed");
   uv_close((uv_handle_t *)&m->deadline, on_timer_closed);
   uv_close((uv_handle_t *)&m->sample_timer, on_timer_closed);
@@ -1138,9 +1314,7 @@ static bool host_char(char c, bool bracketed) {
          (bracketed && (c == ':' || c == '%'));
 }
 
-#define URL_FORM                                                               \
-  "memcached://host[:port][,host[:port]...][?timeout-ms=N&retry-s=N"           \
-  "&clients=N]"
+#define URL_FORM "memcached://host[:port][,host[:port]...][?timeout-ms=N&retry-s=N]"
 
 /* One server of the list: host[:port] or [v6]:port (N bytes at S). */
 static int parse_server(const char *s, size_t n, server_t *out, char *err,
@@ -1199,7 +1373,7 @@ static int parse_server(const char *s, size_t n, server_t *out, char *err,
 }
 
 static int parse_url(const char *url, server_t *servers, size_t *nservers,
-                     uint64_t *timeout, uint64_t *retry, uint64_t *clients,
+                     uint64_t *timeout, uint64_t *retry,
                      char *err, size_t errlen) {
   const char *p = strstr(url, "://");
   p = p != NULL ? p + 3 : url;
@@ -1245,12 +1419,10 @@ static int parse_url(const char *url, server_t *servers, size_t *nservers,
       dst = timeout, max = MAX_TIMEOUT_MS;
     else if (kl == 7 && memcmp(a, "retry-s", 7) == 0)
       dst = retry, max = MAX_RETRY_S;
-    else if (kl == 7 && memcmp(a, "clients", 7) == 0)
-      dst = clients, max = MAX_CLIENTS;
     if (dst == NULL) {
       snprintf(err, errlen,
                "memcached://: unknown parameter %.*s (known: "
-               "timeout-ms, retry-s, clients)",
+               "timeout-ms, retry-s)",
                (int)kl, a);
       return -EINVAL;
     }
@@ -1266,68 +1438,6 @@ static int parse_url(const char *url, server_t *servers, size_t *nservers,
   return 0;
 }
 
-/* A client on the servers not in OUT (the template every client is cloned
- * from has OUT 0). */
-static int make_client(const mc_t *m, uint64_t out, memcached_st **res,
-                       char *err, size_t errlen) {
-  uint64_t retry_s = m->retry_s;
-  memcached_st *mc = memcached_create(NULL);
-  if (mc == NULL)
-    return -ENOMEM;
-  uint64_t tmo = m->timeout_ms;
-  /* RCV and SND take microseconds as an int32_t. */
-  uint64_t tmo_us = tmo * 1000 > INT32_MAX ? INT32_MAX : tmo * 1000;
-  const struct {
-    memcached_behavior_t b;
-    uint64_t v;
-  } bs[] = {
-      {MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 0},
-      {MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1},
-      {MEMCACHED_BEHAVIOR_TCP_NODELAY, 1},
-      {MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, tmo},
-      {MEMCACHED_BEHAVIOR_POLL_TIMEOUT, tmo},
-      {MEMCACHED_BEHAVIOR_RCV_TIMEOUT, tmo_us},
-      {MEMCACHED_BEHAVIOR_SND_TIMEOUT, tmo_us},
-      {MEMCACHED_BEHAVIOR_REMOVE_FAILED_SERVERS, 1},
-      {MEMCACHED_BEHAVIOR_SERVER_FAILURE_LIMIT, FAILURE_LIMIT},
-      {MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, retry_s},
-      {MEMCACHED_BEHAVIOR_DEAD_TIMEOUT, retry_s},
-  };
-  for (size_t i = 0; i < sizeof bs / sizeof bs[0]; i++)
-    if (memcached_behavior_set(mc, bs[i].b, bs[i].v) != MEMCACHED_SUCCESS) {
-      snprintf(err, errlen,
-               "memcached://: libmemcached refused a setting: "
-               "%s",
-               memcached_last_error_message(mc));
-      memcached_free(mc);
-      return -EINVAL;
-    }
-  for (size_t i = 0; i < m->nservers; i++) {
-    if (out & ((uint64_t)1 << i))
-      continue;
-    memcached_return_t rc = memcached_server_add(mc, m->servers[i].host,
-                                                 (in_port_t)m->servers[i].port);
-    if (rc != MEMCACHED_SUCCESS) {
-      snprintf(err, errlen, "memcached://: %s:%d: %s", m->servers[i].host,
-               m->servers[i].port, memcached_strerror(mc, rc));
-      memcached_free(mc);
-      return rc == MEMCACHED_MEMORY_ALLOCATION_FAILURE ? -ENOMEM : -EINVAL;
-    }
-  }
-  *res = mc;
-  return 0;
-}
-
-static uint64_t default_clients(void) {
-  const char *v = getenv("UV_THREADPOOL_SIZE");
-  unsigned long pool = v != NULL ? strtoul(v, NULL, 10) : 0;
-  if (pool == 0)
-    pool = UV_POOL_DEFAULT;
-  if (pool > UV_POOL_MAX)
-    pool = UV_POOL_MAX;
-  uint64_t c = pool / 2 > 0 ? pool / 2 : 1;
-  return c < MAX_CLIENTS ? c : MAX_CLIENTS;
-}
 
 static int mc_open(rt_loop_t *loop, const char *url, cache_store_t **out,
                    char *err, size_t errlen) {
@@ -1335,9 +1445,8 @@ static int mc_open(rt_loop_t *loop, const char *url, cache_store_t **out,
   if (servers == NULL)
     return -ENOMEM;
   size_t n = 0;
-  uint64_t timeout = DEFAULT_TIMEOUT_MS, retry = DEFAULT_RETRY_S,
-           clients = default_clients();
-  int r = parse_url(url, servers, &n, &timeout, &retry, &clients, err, errlen);
+  uint64_t timeout = DEFAULT_TIMEOUT_MS, retry = DEFAULT_RETRY_S;
+  int r = parse_url(url, servers, &n, &timeout, &retry, err, errlen);
   mc_t *m = r == 0 ? calloc(1, sizeof *m) : NULL;
   if (m == NULL) {
     free(servers);
@@ -1352,19 +1461,26 @@ static int mc_open(rt_loop_t *loop, const char *url, cache_store_t **out,
   m->nservers = n;
   m->timeout_ms = timeout;
   m->retry_s = retry;
-  m->clients = (unsigned)clients;
-  if ((r = make_client(m, 0, &m->master, err, errlen)) < 0) {
-    free_store(m);
-    return r;
-  }
-  /* The clients, cloned now (no connection yet: each connects on its
-   * first operation, on a worker). */
-  for (unsigned i = 0; i < m->clients; i++)
-    if ((m->client[i] = memcached_clone(NULL, m->master)) == NULL) {
-      destroy_work(&(uv_work_t){.data = m});
-      free_store(m);
-      return -ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    server_t *sv = &servers[i];
+    sv->m = m;
+    sv->idx = (int)i;
+    struct sockaddr_in a4;
+    struct sockaddr_in6 a6;
+    if (uv_ip4_addr(sv->host, sv->port, &a4) == 0) {
+      memcpy(&sv->addr[0], &a4, sizeof a4);
+      sv->numeric = true;
+      sv->naddrs = 1;
+    } else if (uv_ip6_addr(sv->host, sv->port, &a6) == 0) {
+      memcpy(&sv->addr[0], &a6, sizeof a6);
+      sv->numeric = true;
+      sv->naddrs = 1;
     }
+  }
+  if (build_ring(m) < 0) {
+    free_store(m);
+    return -ENOMEM;
+  }
   uv_timer_init(m->uv, &m->deadline);
   m->deadline.data = m;
   uv_timer_init(m->uv, &m->sample_timer);

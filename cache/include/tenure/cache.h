@@ -18,13 +18,12 @@
  *                                         dropped by Redis's invalidation
  *                                         messages (CLIENT TRACKING BCAST
  *                                         over pub/sub; Redis 6 or later)
- *   memcached://host[:port][,host[:port]...][?timeout-ms=N&retry-s=N
- *                                             &clients=N]
+ *   memcached://host[:port][,host[:port]...][?timeout-ms=N&retry-s=N]
  *                                         a pool of memcached servers
- *                                         (libmemcached, consistent
- *                                         hashing, on libuv's threads:
- *                                         clients=N of them, default
- *                                         half of UV_THREADPOOL_SIZE)
+ *                                         (libmemcached's ketama ring;
+ *                                         one pipelined connection per
+ *                                         server on the loop, memcached's
+ *                                         meta protocol, 1.6 or later)
  *
  * A store is a table of callbacks (cache_store_type_t, as Redis's dictType
  * is) behind a common header.  Every operation answers through an
@@ -261,8 +260,8 @@ CACHE_EXTERN extern const cache_store_type_t cache_redis_type;
 CACHE_EXTERN extern const cache_store_type_t cache_redis_cluster_type;
 /* The two-level backend (near+redis://: memory:// in front of redis://). */
 CACHE_EXTERN extern const cache_store_type_t cache_near_type;
-/* The memcached backend (memcached://, libmemcached on libuv's thread
- * pool). */
+/* The memcached backend (memcached://: meta protocol on the loop,
+ * libmemcached's ketama ring). */
 CACHE_EXTERN extern const cache_store_type_t cache_memcached_type;
 
 #ifdef __cplusplus
