@@ -95,6 +95,10 @@
 /* A reply line longer than this (without its data) is not memcached's. */
 #define LINE_MAX_BYTES 4096
 #define READ_CHUNK 65536
+/* Buffers above this are given back once empty (a big value passed). */
+#define KEEP_BUFFER (4 * READ_CHUNK)
+/* memcached's largest item (-I at most 1 GB): a longer VA is not its. */
+#define MAX_VALUE (1u << 30)
 
 enum { OP_GET, OP_SET, OP_DEL, OP_TOUCH, OP_STATS };
 static const char *const op_names[] = {"get", "set", "del", "touch", "stats"};
@@ -544,6 +548,11 @@ static void on_written(uv_write_t *req, int status) {
   mc_t *m = sv->m;
   sv->writing = false;
   sv->wlen = 0;
+  if (sv->wcap > KEEP_BUFFER) {
+    free(sv->wbuf);
+    sv->wbuf = NULL;
+    sv->wcap = 0;
+  }
   if (status == UV_ECANCELED || m->closing || sv->state != S_UP)
     return; /* closed meanwhile: the close has dealt with its ops */
   m->refs++;
@@ -844,6 +853,15 @@ static int server_error_code(const char *line, size_t n) {
   return -EIO;
 }
 
+/* SV answered: it is not down (a reconnect if it was) nor timing out. */
+static void answered_by(server_t *sv) {
+  sv->timeouts = 0;
+  if (sv->down) {
+    sv->down = false;
+    sv->m->st.reconnects++;
+  }
+}
+
 /* One reply for the queue's head, parsed from SV's input at *POS: 1 if it
  * was whole (answered, *POS past it), 0 if more input is needed, or a
  * negative code if it is not a reply to that op (out of step). */
@@ -891,6 +909,7 @@ static int parse_reply(server_t *sv, size_t *pos) {
     sv->qhead = op->qnext;
     if (sv->qhead == NULL)
       sv->qtail = NULL;
+    answered_by(sv);
     if (!op->answered) {
       op->answered = true;
       unlink_op(m, op);
@@ -902,7 +921,7 @@ static int parse_reply(server_t *sv, size_t *pos) {
   if (starts(p, n, "VA") && op->kind == OP_GET) {
     char *end;
     unsigned long long len = strtoull(p + 3, &end, 10);
-    if (end == p + 3 || len > SIZE_MAX / 2)
+    if (end == p + 3 || len > MAX_VALUE)
       return -EPROTO;
     if (avail < used + len + 2) {
       /* Room for the whole value, read by the next reads. */
@@ -937,12 +956,7 @@ static int parse_reply(server_t *sv, size_t *pos) {
   sv->qhead = op->qnext;
   if (sv->qhead == NULL)
     sv->qtail = NULL;
-  /* It answered: not down, not timing out. */
-  sv->timeouts = 0;
-  if (sv->down) {
-    sv->down = false;
-    m->st.reconnects++;
-  }
+  answered_by(sv);
   if (!op->answered)
     finish(m, op, sv, err, err == -EIO ? "the server did not store it" : NULL,
            val, vlen, hit);
@@ -959,6 +973,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   m->refs++;
   if (nread < 0) {
+    if (sv->qhead != NULL)
+      sv->down = true; /* ops it owed replies: its next one is a reconnect */
     server_fail(sv, nread == UV_EOF ? UV_ECONNRESET : (int)nread, true);
   } else {
     sv->ilen += (size_t)nread;
@@ -975,8 +991,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
        * (unless the server does not speak the meta protocol at all). */
       op_t *op = sv->qhead;
       const char *why =
-          r == -ENOSYS ? "the server does not speak memcached's meta protocol "
-                         "(memcached 1.6 or later)"
+          r == -ENOSYS ? "no meta protocol (not memcached 1.6+)"
           : r == -ENOMEM ? NULL
                          : "a reply not understood";
       if (op != NULL) {
@@ -993,6 +1008,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     } else {
       memmove(sv->in, sv->in + pos, sv->ilen - pos);
       sv->ilen -= pos;
+      if (sv->ilen == 0 && sv->icap > KEEP_BUFFER) {
+        free(sv->in);
+        sv->in = NULL;
+        sv->icap = 0;
+      }
       set_ref(sv);
       if (!m->sample_tried)
         sample_start(m); /* the first, once the store has been to a server */

@@ -14,6 +14,8 @@
  * and bytes sampled (the sums over both servers, after deletes, a killed
  * server leaving the figures, close with a sample in flight).  Skipped
  * when memcached is not installed. */
+#include <libmemcached/memcached.h>
+#include <sys/prctl.h>
 #include <openssl/evp.h>
 
 #include "store_test.h"
@@ -822,6 +824,271 @@ static void test_memcached_sample_faults(void **state) {
   stop_server(pid);
 }
 
+
+/* --- The wire: pipelining, the ring, servers that are not memcached ------ */
+
+typedef struct big_s {
+  int calls, err;
+  size_t len;
+  bool all_z;
+} big_t;
+
+static void on_get_big(cache_store_t *st, int err, rt_value_t *v, void *data) {
+  big_t *b = data;
+  b->calls++;
+  b->err = err;
+  if (v == NULL)
+    return;
+  (void)st;
+  size_t n = rt_string_length(*v);
+  const char *p = rt_string_data(*v);
+  b->len = n;
+  b->all_z = p != NULL;
+  for (size_t i = 0; p != NULL && i < n; i++)
+    b->all_z = b->all_z && p[i] == 'z';
+}
+
+/* Replies split across reads (a value of 900 KB), ops on one key made in
+ * one callback answered in their order, a thousand gets in one burst. */
+static void test_memcached_pipeline(void **state) {
+  (void)state;
+  SKIP_WITHOUT_MEMCACHED();
+  int port = free_port();
+  pid_t pid = start_memcached(port);
+  env_t e;
+  env_init(&e);
+  e.st = store(&e, "memcached://127.0.0.1:%d", port);
+  size_t big = 900u << 10;
+  char *text = malloc(big + 3);
+  text[0] = '"';
+  memset(text + 1, 'z', big);
+  text[big + 1] = '"';
+  text[big + 2] = '\0';
+  gc_scope_t sc;
+  gc_scope_open(e.h, &sc);
+  seen_t d = {0};
+  cache_set(e.st, "big", 3, json(&e, text), 0, on_done, &d);
+  gc_scope_close(e.h, &sc);
+  free(text);
+  big_t b[3];
+  memset(b, 0, sizeof b);
+  for (int i = 0; i < 3; i++) /* behind the set, on one connection */
+    cache_get(e.st, "big", 3, on_get_big, &b[i]);
+  rt_loop_run(e.loop);
+  assert_int_equal(d.err, 0);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(b[i].calls, 1);
+    assert_int_equal(b[i].err, 0);
+    assert_int_equal(b[i].len, big);
+    assert_true(b[i].all_z);
+  }
+  /* set 1, get, set 2, get, del, get, touch: in the order made. */
+  seen_t r[7];
+  memset(r, 0, sizeof r);
+  gc_scope_open(e.h, &sc);
+  cache_set(e.st, "k", 1, json(&e, "1"), 0, on_done, &r[0]);
+  cache_get(e.st, "k", 1, on_get, &r[1]);
+  cache_set(e.st, "k", 1, json(&e, "2"), 0, on_done, &r[2]);
+  cache_get(e.st, "k", 1, on_get, &r[3]);
+  cache_del(e.st, "k", 1, on_done, &r[4]);
+  cache_get(e.st, "k", 1, on_get, &r[5]);
+  cache_touch(e.st, "k", 1, 1000, on_done, &r[6]);
+  gc_scope_close(e.h, &sc);
+  rt_loop_run(e.loop);
+  for (int i = 0; i < 7; i++)
+    assert_int_equal(r[i].calls, 1);
+  assert_string_equal(r[1].json, "1");
+  assert_string_equal(r[3].json, "2");
+  assert_int_equal(r[4].err, 0);
+  assert_false(r[5].hit);
+  assert_int_equal(r[5].err, 0);
+  assert_int_equal(r[6].err, -ENOENT);
+  /* A burst: every get answered, hits and misses as stored. */
+  enum { N = 1000 };
+  static seen_t many[N];
+  for (int i = 0; i < N; i += 2) {
+    char key[16];
+    key_of(i, key, sizeof key);
+    set(&e, key, "true", 0, 0);
+  }
+  double t0 = rt_test_now_ms();
+  for (int i = 0; i < N; i++) {
+    char key[16];
+    key_of(i, key, sizeof key);
+    memset(&many[i], 0, sizeof many[i]);
+    cache_get(e.st, key, strlen(key), on_get, &many[i]);
+  }
+  rt_loop_run(e.loop);
+  print_message("%d gets in %.1f ms\n", N, rt_test_now_ms() - t0);
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(many[i].calls, 1);
+    assert_int_equal(many[i].err, 0);
+    assert_int_equal(many[i].hit, i % 2 == 0);
+  }
+  cache_stats_t st;
+  cache_stats(e.st, &st);
+  assert_int_equal(st.errors, 0);
+  cache_close(e.st);
+  env_done(&e);
+  stop_server(pid);
+}
+
+/* Every key is on the server libmemcached itself (KETAMA_WEIGHTED) picks:
+ * other libmemcached clients of the same pool find tenure's entries. */
+static void test_memcached_ring_is_libmemcached(void **state) {
+  (void)state;
+  SKIP_WITHOUT_MEMCACHED();
+  enum { NS = 3 };
+  int ports[NS];
+  pid_t pids[NS];
+  for (int i = 0; i < NS; i++) {
+    ports[i] = free_port();
+    pids[i] = start_memcached(ports[i]);
+  }
+  env_t e;
+  env_init(&e);
+  e.st = pool(&e, ports, NS, "");
+  memcached_st *lm = memcached_create(NULL);
+  assert_non_null(lm);
+  assert_int_equal(
+      memcached_behavior_set(lm, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1),
+      MEMCACHED_SUCCESS);
+  for (int i = NS - 1; i >= 0; i--) /* listed the other way round */
+    assert_int_equal(memcached_server_add(lm, "127.0.0.1", (in_port_t)ports[i]),
+                     MEMCACHED_SUCCESS);
+  int per[NS] = {0};
+  for (int i = 0; i < NKEYS; i++) {
+    char key[16];
+    key_of(i, key, sizeof key);
+    set(&e, key, "1", 0, 0);
+    memcached_return_t rc;
+    const memcached_instance_st *in =
+        memcached_server_by_key(lm, key, strlen(key), &rc);
+    assert_non_null(in);
+    int want = memcached_server_port(in);
+    for (int s = 0; s < NS; s++) {
+      assert_int_equal(holds(ports[s], key), ports[s] == want);
+      per[s] += ports[s] == want;
+    }
+    /* And libmemcached reads what tenure wrote. */
+    size_t vl = 0;
+    uint32_t flags = 0;
+    char *v = memcached_get(lm, key, strlen(key), &vl, &flags, &rc);
+    assert_int_equal(rc, MEMCACHED_SUCCESS);
+    assert_int_equal(vl, 1);
+    assert_int_equal(v[0], '1');
+    free(v);
+  }
+  for (int s = 0; s < NS; s++)
+    assert_true(per[s] > NKEYS / 10);
+  memcached_free(lm);
+  cache_close(e.st);
+  env_done(&e);
+  for (int i = 0; i < NS; i++)
+    stop_server(pids[i]);
+}
+
+/* A server on PORT that answers every request line with REPLY (NULL:
+ * closes each connection at once), in a child process. */
+static pid_t start_impostor(int port, const char *reply) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_port = htons((uint16_t)port),
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(listen(fd, 16), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid > 0) {
+    close(fd);
+    return pid;
+  }
+  prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a failed test */
+  for (;;) {
+    int c = accept(fd, NULL, NULL);
+    if (c < 0)
+      continue;
+    char buf[4096];
+    ssize_t n;
+    while (reply != NULL && (n = read(c, buf, sizeof buf)) > 0)
+      for (ssize_t i = 0; i < n; i++)
+        if (buf[i] == '\n' && write(c, reply, strlen(reply)) < 0)
+          break;
+    close(c);
+  }
+}
+
+static void expect_fails(env_t *e, int want, const char *says) {
+  seen_t s;
+  double t0 = rt_test_now_ms();
+  get(e, "a", &s);
+  if (s.err != want)
+    fail_msg("got %d (%s), want %d", s.err, cache_store_error(e->st), want);
+  assert_true(rt_test_now_ms() - t0 < scale_ms(1500));
+  assert_true(clear_error(e->st));
+  if (says != NULL && strstr(cache_store_error(e->st), says) == NULL)
+    fail_msg("%s: no \"%s\"", cache_store_error(e->st), says);
+  print_message("%s\n", cache_store_error(e->st));
+  assert_true(set_in(e, e->st, "a", "1", 0) < 0);
+}
+
+/* Servers that are not memcached 1.6: each op fails at once with a clear
+ * error, none hangs or crashes, and the store closes cleanly. */
+static void test_memcached_impostors(void **state) {
+  (void)state;
+  static const struct {
+    const char *reply;
+    int err;
+    const char *says;
+  } cases[] = {
+      {"ERROR\r\n", -EPROTO, "no meta protocol"}, /* memcached before 1.6 */
+      {"+PONG\r\n", -EPROTO, "not understood"}, /* something else */
+      {"VA 99999999999999999999\r\n", -EPROTO, "not understood"},
+      {"CLIENT_ERROR bad command line format\r\n", -EPROTO, NULL},
+      {"no line end, ever", -ETIMEDOUT, "within"},
+      {NULL, -ECONNRESET, NULL}, /* closes at once */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    int port = free_port();
+    pid_t pid = start_impostor(port, cases[i].reply);
+    env_t e;
+    env_init(&e);
+    e.st = store(&e, "memcached://127.0.0.1:%d?timeout-ms=500", port);
+    expect_fails(&e, cases[i].err, cases[i].says);
+    cache_close(e.st);
+    env_done(&e);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+  }
+}
+
+/* A host name is resolved (off the loop) and connected to; one that does
+ * not resolve fails the op with a clear error. */
+static void test_memcached_host_names(void **state) {
+  (void)state;
+  SKIP_WITHOUT_MEMCACHED();
+  int port = free_port();
+  pid_t pid = start_memcached(port);
+  env_t e;
+  env_init(&e);
+  e.st = store(&e, "memcached://localhost:%d", port);
+  set(&e, "a", "\"by name\"", 0, 0);
+  seen_t s;
+  get(&e, "a", &s);
+  assert_string_equal(s.json, "\"by name\"");
+  cache_close(e.st);
+  e.st = store(&e, "memcached://no-such-host.invalid:%d?timeout-ms=3000", port);
+  get(&e, "a", &s);
+  print_message("%s\n", cache_store_error(e.st));
+  assert_true(s.err == -EHOSTUNREACH || s.err == -ETIMEDOUT);
+  assert_true(clear_error(e.st));
+  cache_close(e.st);
+  env_done(&e);
+  stop_server(pid);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
@@ -836,6 +1103,10 @@ int main(void) {
       cmocka_unit_test(test_memcached_urls),
       cmocka_unit_test(test_memcached_entries_bytes),
       cmocka_unit_test(test_memcached_sample_faults),
+      cmocka_unit_test(test_memcached_pipeline),
+      cmocka_unit_test(test_memcached_ring_is_libmemcached),
+      cmocka_unit_test(test_memcached_impostors),
+      cmocka_unit_test(test_memcached_host_names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
