@@ -40,8 +40,9 @@ struct cache_flight_s {
   uint64_t ttl_ms;
   cache_compute_fn compute; /* the first caller's */
   void *cdata;
-  waiter_t *w;
+  waiter_t *w; /* &first until a second waiter joins */
   size_t nw, cap;
+  waiter_t first; /* a hit usually has one waiter: no array to allocate */
   size_t klen;
   char key[];
 };
@@ -56,10 +57,13 @@ static cache_flight_t *find(cache_store_t *st, const char *key, size_t klen) {
 static int join(cache_flight_t *f, cache_value_fn fn, cache_json_fn jfn,
                 void *data) {
   if (f->nw == f->cap) {
-    size_t nc = f->cap ? f->cap * 2 : 4;
-    waiter_t *w = realloc(f->w, nc * sizeof *w);
+    size_t nc = f->cap * 2 > 4 ? f->cap * 2 : 4;
+    bool inline_w = f->w == &f->first;
+    waiter_t *w = realloc(inline_w ? NULL : f->w, nc * sizeof *w);
     if (w == NULL)
       return -ENOMEM;
+    if (inline_w)
+      w[0] = f->first;
     f->w = w;
     f->cap = nc;
   }
@@ -84,7 +88,8 @@ static void answer_error(cache_flight_t *f, int err) {
 }
 
 static void done(cache_flight_t *f) {
-  free(f->w);
+  if (f->w != &f->first)
+    free(f->w);
   free(f);
 }
 
@@ -164,11 +169,12 @@ static cache_flight_t *start(cache_store_t *st, const char *key, size_t klen,
                              uint64_t ttl_ms, cache_compute_fn compute,
                              void *cdata, cache_value_fn fn,
                              cache_json_fn jfn, void *data) {
-  cache_flight_t *f = calloc(1, sizeof *f + klen);
-  if (f == NULL || join(f, fn, jfn, data) < 0) {
-    free(f);
+  cache_flight_t *f = malloc(sizeof *f + klen);
+  if (f == NULL)
     return NULL;
-  }
+  f->first = (waiter_t){fn, jfn, data};
+  f->w = &f->first;
+  f->nw = f->cap = 1;
   f->st = st;
   f->ttl_ms = ttl_ms;
   f->compute = compute;

@@ -725,6 +725,11 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
   mc_t *m = sv->m;
   sv->gai_busy = false;
   bool wanted = sv->state == S_RESOLVING && !m->closing;
+  if (wanted && status == UV_EAI_CANCELED) {
+    /* Cancelled by a failure, then wanted again: a new lookup. */
+    sv->state = S_IDLE;
+    wanted = false;
+  }
   if (wanted) {
     sv->naddrs = 0;
     for (struct addrinfo *ai = res; status == 0 && ai != NULL &&

@@ -50,6 +50,7 @@
 #include <string.h>
 
 #include <tenure/cache.h>
+#include <tenure/rt_json.h>
 
 #include "cache_internal.h"
 #include "redis_conn.h"
@@ -76,12 +77,13 @@ typedef struct near_s {
   size_t pending; /* our operations not yet answered */
 } near_t;
 
-enum { NOP_GET, NOP_DONE };
+enum { NOP_GET, NOP_GET_JSON, NOP_DONE };
 
 typedef struct nop_s {
   near_t *n;
   int kind;
   cache_get_fn get;
+  cache_get_json_fn jget; /* NOP_GET_JSON */
   cache_done_fn done;
   void *data;
   uint64_t t0;
@@ -111,18 +113,40 @@ static void free_near(near_t *n) {
 
 /* Answers OP (always from a loop callback: the levels answer from the loop)
  * and frees it. */
+static void release(nop_t *op) {
+  near_t *n = op->n;
+  free(op);
+  if (--n->pending == 0 && n->closing)
+    free_near(n);
+}
+
+/* Answers a NOP_GET_JSON op with the text JSON (NULL: a miss). */
+static void answer_text(nop_t *op, int err, const char *json, size_t len) {
+  cache__latency_record(&op->n->base, op->t0);
+  op->jget(&op->n->base, err, err == 0 ? json : NULL, err == 0 ? len : 0,
+           op->data);
+  release(op);
+}
+
 static void answer(nop_t *op, int err, rt_value_t *value, const char *msg) {
   near_t *n = op->n;
   if (err < 0 && msg != NULL && msg[0])
     seterr(n, msg);
+  if (op->kind == NOP_GET_JSON) { /* a value from Redis, written once */
+    rt_strbuf_t b;
+    rt_strbuf_init(&b);
+    if (err == 0 && value != NULL)
+      err = rt_json_stringify(rt_loop_runtime(n->base.loop), *value, NULL, &b);
+    answer_text(op, err, err == 0 && value != NULL ? b.data : NULL, b.len);
+    rt_strbuf_free(&b);
+    return;
+  }
   cache__latency_record(&n->base, op->t0);
   if (op->kind == NOP_GET)
     op->get(&n->base, err, err == 0 ? value : NULL, op->data);
   else if (op->done != NULL)
     op->done(&n->base, err, op->data);
-  free(op);
-  if (--n->pending == 0 && n->closing)
-    free_near(n);
+  release(op);
 }
 
 static nop_t *new_op(near_t *n, int kind, const char *key, size_t klen,
@@ -218,6 +242,42 @@ static void near_get(cache_store_t *st, const char *key, size_t klen,
   }
   if (n->live && n->near != NULL)
     cache_get(n->near, key, klen, on_near_get, op);
+  else
+    remote_get(op);
+}
+
+/* The near copy's text as it is (memory:// keeps JSON text): a near hit
+ * builds no value on the heap; a miss goes to Redis as near_get does. */
+static void on_near_get_json(cache_store_t *st, int err, const char *json,
+                             size_t len, void *data) {
+  nop_t *op = data;
+  near_t *n = op->n;
+  (void)st;
+  if (n->closing) {
+    seterr(n, "near store: closed");
+    answer_text(op, -ECANCELED, NULL, 0);
+    return;
+  }
+  if (err == 0 && json != NULL && n->live) {
+    n->near_hits++;
+    answer_text(op, 0, json, len);
+    return;
+  }
+  remote_get(op);
+}
+
+static void near_get_json(cache_store_t *st, const char *key, size_t klen,
+                          cache_get_json_fn fn, void *data) {
+  near_t *n = (near_t *)st;
+  nop_t *op = new_op(n, NOP_GET_JSON, key, klen, NULL, NULL, data);
+  if (op == NULL) {
+    seterr(n, "near store: out of memory");
+    fn(st, -ENOMEM, NULL, 0, data);
+    return;
+  }
+  op->jget = fn;
+  if (n->live && n->near != NULL)
+    cache_get_json(n->near, key, klen, on_near_get_json, op);
   else
     remote_get(op);
 }
@@ -532,6 +592,7 @@ const cache_store_type_t cache_near_type = {
     .scheme = "near+redis",
     .open = near_open,
     .get = near_get,
+    .get_json = near_get_json,
     .set = near_set,
     .del = near_del,
     .touch = near_touch,

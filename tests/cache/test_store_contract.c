@@ -458,6 +458,12 @@ static void test_contract_get_json(void **state) {
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
     key_of(k, sizeof k, "json-shape", (int)i);
     set(&e, k, shapes[i], 0, 0);
+    /* Text first (near+redis://: from Redis, making the near copy), then
+     * the value, then the text again (near+redis://: the copy's text). */
+    jseen_t j0;
+    get_json(&e, k, &j0);
+    assert_int_equal(j0.err, 0);
+    assert_true(j0.found);
     seen_t s;
     get(&e, k, &s);
     assert_true(s.hit);
@@ -465,6 +471,7 @@ static void test_contract_get_json(void **state) {
     assert_int_equal(j.err, 0);
     assert_true(j.found);
     assert_string_equal(j.json, s.json);
+    assert_string_equal(j0.json, s.json);
   }
   assert_int_equal(del_key(&e, k), 0);
   get_json(&e, k, &j);

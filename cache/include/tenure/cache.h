@@ -158,7 +158,8 @@ typedef struct cache_store_type_s {
   void (*close)(cache_store_t *st);
   /* Optional (NULL: cache_get_json gets the value and writes it): a get
    * answered with the stored text itself, for a store whose text is valid
-   * JSON by construction (memory:// holds only what it wrote). */
+   * JSON by construction (memory:// holds only what it wrote; near+redis://
+   * answers its near copies with it). */
   void (*get_json)(cache_store_t *st, const char *key, size_t klen,
                    cache_get_json_fn fn, void *data);
 } cache_store_type_t;
