@@ -56,6 +56,11 @@ typedef struct layer_s {
   seg_t *segs;
   size_t nsegs;
   bool wildcard; /* the pattern ends in "*" */
+  /* A route's first segment, for the test before route_match: any
+   * (none, or a param), else its length and first byte in lower case. */
+  bool seg0_any;
+  unsigned char seg0_c;
+  size_t seg0_len;
   rt_http_fn fn;
   rt_http_error_fn efn;
   void *data;
@@ -238,6 +243,11 @@ int rt_app_route(rt_app_t *a, const char *method, const char *pattern,
   l->segs = segs;
   l->nsegs = n;
   l->wildcard = wildcard;
+  l->seg0_any = n == 0 || segs[0].param;
+  l->seg0_len = l->seg0_any ? 0 : segs[0].len;
+  l->seg0_c = l->seg0_any || segs[0].len == 0
+                  ? 0
+                  : (unsigned char)(segs[0].text[0] | 0x20);
   l->fn = fn;
   l->data = data;
   a->n++;
@@ -384,106 +394,113 @@ static void call_layer(x__exchange_t *ex, const layer_t *l, size_t base) {
 }
 
 /* Whether a route's first literal segment can be that of SUB, whose first
- * segment is FIRST_LEN long: a cheap test before route_match. */
+ * segment is FIRST_LEN long: a cheap test before route_match (the case of
+ * letters aside, as route_match compares). */
 static bool first_segment_fits(const layer_t *l, const char *sub,
                                size_t first_len) {
-  if (l->nsegs == 0 || l->segs[0].param)
-    return true;
-  const seg_t *g = &l->segs[0];
-  return g->len == first_len &&
-         (first_len == 0 || ((sub[1] ^ g->text[0]) & ~0x20) == 0);
+  return l->seg0_any ||
+         (l->seg0_len == first_len &&
+          (first_len == 0 || ((unsigned char)sub[1] | 0x20) == l->seg0_c));
 }
 
+/* The length of SUB's first segment (after its leading '/'). */
+static size_t first_segment(const char *sub, size_t slen) {
+  size_t j = sub[0] == '/' ? 1 : 0;
+  while (j < slen && sub[j] != '/')
+    j++;
+  return sub[0] == '/' ? j - 1 : j;
+}
+
+/* Runs the next layer that matches.  INV(quiet): between two layers that
+ * are called nothing runs but matching (no callback, no allocation on the
+ * heap but set_params', after which the path is read again), so whether
+ * the exchange has ended is looked at once, on entry, the path once, and
+ * its first segment once per frame, at its first route. */
 static void advance(x__exchange_t *ex) {
-  /* The path (a heap string) is read once: no layer runs and nothing
-   * allocates on the heap between layers, except set_params, after which
-   * it is read again.  The first segment of the remaining path is
-   * measured once per frame base. */
+  if (ex->ended || ex->conn->closing || ex->finishing)
+    return;
   size_t plen;
   const char *path = x__req_path(ex, &plen);
-  const char *measured = NULL;
-  size_t first_len = 0;
-  for (;;) {
-    if (ex->ended || ex->conn->closing || ex->finishing)
-      return;
-    if (ex->depth == 0) {
-      final_answer(ex);
-      return;
-    }
+  while (ex->depth > 0) {
     x__frame_t *f = &ex->stack[ex->depth - 1];
-    layer_t *layers = f->app->layers;
-    if (f->idx >= f->app->n) {
-      ex->depth--;
-      continue;
-    }
-    const layer_t *l = &layers[f->idx++];
+    const layer_t *layers = f->app->layers;
+    size_t n = f->app->n;
     const char *sub = path + f->base;
     size_t slen = plen - f->base;
     if (slen == 0) {
       sub = "/";
       slen = 1;
     }
-    switch (l->kind) {
-    case L_USE:
-      if (ex->err != 0 || !prefix_match(l, sub, slen))
-        continue;
-      call_layer(ex, l, f->base + l->path_len);
-      return;
-    case L_ERROR:
-      if (ex->err == 0 || !prefix_match(l, sub, slen))
-        continue;
-      call_layer(ex, l, f->base + l->path_len);
-      return;
-    case L_MOUNT:
-      if (!prefix_match(l, sub, slen))
-        continue;
-      if (ex->depth == X__MOUNT_DEPTH) {
-        ex->err = -ELOOP;
-        continue;
-      }
-      ex->stack[ex->depth++] = (x__frame_t){l->sub, 0, f->base + l->path_len};
-      continue;
-    case L_ROUTE: {
-      if (ex->err != 0)
-        continue;
-      if (sub != measured) {
-        size_t j = sub[0] == '/' ? 1 : 0;
-        while (j < slen && sub[j] != '/')
-          j++;
-        first_len = sub[0] == '/' ? j - 1 : j;
-        measured = sub;
-      }
-      if (sub[0] == '/' && !first_segment_fits(l, sub, first_len))
-        continue;
-      span_t spans[64];
-      size_t ns = 0;
-      if (l->nsegs + 1 > 64 || !route_match(l, sub, slen, spans, &ns))
-        continue;
-      unsigned mb = method_bit(ex->method);
-      if (l->method != NULL && (l->mbits & mb) == 0) {
-        ex->allow |= l->mbits;
-        continue;
-      }
-      size_t base = f->base;
-      if (ns > 0) { /* spans are offsets into SUB */
-        int err = set_params(ex, l, sub, spans, ns);
-        if (err != 0) {
-          /* set_params may have run a GC point: the path may have moved. */
-          path = x__req_path(ex, &plen);
-          measured = NULL;
-          ex->err = err;
-          free(ex->err_msg);
-          ex->err_msg = strdup(err == 400 ? "failed to decode a parameter: a "
-                                            "malformed %-escape in the path"
-                                          : rt_strerror(err));
+    size_t first_len = SIZE_MAX; /* measured at the first route */
+    bool pushed = false;
+    while (f->idx < n && !pushed) {
+      const layer_t *l = &layers[f->idx++];
+      switch (l->kind) {
+      case L_USE:
+        if (ex->err != 0 || !prefix_match(l, sub, slen))
+          continue;
+        call_layer(ex, l, f->base + l->path_len);
+        return;
+      case L_ERROR:
+        if (ex->err == 0 || !prefix_match(l, sub, slen))
+          continue;
+        call_layer(ex, l, f->base + l->path_len);
+        return;
+      case L_MOUNT:
+        if (!prefix_match(l, sub, slen))
+          continue;
+        if (ex->depth == X__MOUNT_DEPTH) {
+          ex->err = -ELOOP;
           continue;
         }
+        ex->stack[ex->depth++] =
+            (x__frame_t){l->sub, 0, f->base + l->path_len};
+        pushed = true; /* the sub-app's frame is matched next */
+        continue;
+      case L_ROUTE: {
+        if (ex->err != 0)
+          continue;
+        if (first_len == SIZE_MAX)
+          first_len = first_segment(sub, slen);
+        if (sub[0] == '/' && !first_segment_fits(l, sub, first_len))
+          continue;
+        span_t spans[64];
+        size_t ns = 0;
+        if (l->nsegs + 1 > 64 || !route_match(l, sub, slen, spans, &ns))
+          continue;
+        unsigned mb = method_bit(ex->method);
+        if (l->method != NULL && (l->mbits & mb) == 0) {
+          ex->allow |= l->mbits;
+          continue;
+        }
+        size_t base = f->base;
+        if (ns > 0) { /* spans are offsets into SUB */
+          int err = set_params(ex, l, sub, spans, ns);
+          if (err != 0) {
+            /* set_params may have run a GC point: the path may have
+             * moved. */
+            path = x__req_path(ex, &plen);
+            sub = path + f->base;
+            if (plen == f->base)
+              sub = "/";
+            ex->err = err;
+            free(ex->err_msg);
+            ex->err_msg = strdup(err == 400
+                                     ? "failed to decode a parameter: a "
+                                       "malformed %-escape in the path"
+                                     : rt_strerror(err));
+            continue;
+          }
+        }
+        call_layer(ex, l, base);
+        return;
       }
-      call_layer(ex, l, base);
-      return;
+      }
     }
-    }
+    if (!pushed)
+      ex->depth--; /* this frame is done */
   }
+  final_answer(ex);
 }
 
 void x__dispatch(x__exchange_t *ex, rt_app_t *app) {
