@@ -19,8 +19,9 @@
  * (mg, ms, md, stats); the ring, the part worth sharing with other
  * clients, stays libmemcached's.  cache/DESIGN.md has the measurements.
  *
- * Connections.  A server's connection is made when an op is queued on it
- * and none is up (IDLE -> RESOLVING for a host name -> CONNECTING -> UP);
+ * Connections.  A server's connection is made at the next tick after an op
+ * is queued on it while none is up (IDLE -> RESOLVING for a host name ->
+ * CONNECTING -> UP), so no call answers from inside itself;
  * a failure closes it (CLOSING -> IDLE) and, while ops are queued, the next
  * attempt makes a new one.
  * INV(queue): every unanswered op is in exactly one server's queue, in the
