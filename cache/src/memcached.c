@@ -317,9 +317,11 @@ static void op_error(mc_t *m, const op_t *op, const server_t *sv, int err,
     snprintf(retry, sizeof retry, " (down, retried every %" PRIu64 " s)",
              m->retry_s);
   const char *what = detail != NULL ? detail : what_of(err, buf, sizeof buf);
+  /* Without a server there is no "on host:port" nor retry to make room for. */
+  int what_max = sv != NULL ? 45 : 100;
   snprintf(m->base.error, sizeof m->base.error,
-           "memcached store: %s%.30s: %.45s%.28s", op_names[op->kind], where,
-           what, retry);
+           "memcached store: %s%.30s: %.*s%.28s", op_names[op->kind], where,
+           what_max, what, retry);
 }
 
 static void sample_part(mc_t *m, bool ok, uint64_t entries, uint64_t bytes);
@@ -811,6 +813,13 @@ static int enqueue(server_t *sv, op_t *op) {
   return 0;
 }
 
+/* What an op is told when the ring is empty. */
+static const char *all_down(const mc_t *m, char *buf, size_t cap) {
+  snprintf(buf, cap, "every server is down (tried again every %" PRIu64 " s)",
+           m->retry_s);
+  return buf;
+}
+
 /* OP (unanswered, in no queue) to its key's server; with the ring empty it
  * fails with what its last attempt met.  The caller holds a reference. */
 static void dispatch(mc_t *m, op_t *op) {
@@ -824,9 +833,8 @@ static void dispatch(mc_t *m, op_t *op) {
            false);
   } else {
     char why[64];
-    snprintf(why, sizeof why, "every server is down (tried again every %" PRIu64
-             " s)", m->retry_s);
-    finish(m, op, NULL, -ENOTCONN, why, NULL, 0, false);
+    finish(m, op, NULL, -ENOTCONN, all_down(m, why, sizeof why), NULL, 0,
+           false);
   }
   free_op(op);
 }
@@ -1241,11 +1249,10 @@ static void submit(mc_t *m, int kind, const char *key, size_t klen, char *json,
       return;
     unlink_op(m, op);
   }
-  if (sv == NULL)
-    snprintf(m->base.error, sizeof m->base.error,
-             "memcached store: %s: every server is down (tried again every "
-             "%" PRIu64 " s)",
-             op_names[kind], m->retry_s);
+  if (sv == NULL) {
+    char why[64];
+    op_error(m, op, NULL, err, all_down(m, why, sizeof why));
+  }
   free_op(op);
   answer_later(m, err, get, done, data, t0);
 }

@@ -111,8 +111,7 @@ static void free_near(near_t *n) {
   free(n);
 }
 
-/* Answers OP (always from a loop callback: the levels answer from the loop)
- * and frees it. */
+/* Frees an answered OP (the store with it once closed and idle). */
 static void release(nop_t *op) {
   near_t *n = op->n;
   free(op);
@@ -128,6 +127,8 @@ static void answer_text(nop_t *op, int err, const char *json, size_t len) {
   release(op);
 }
 
+/* Answers OP (always from a loop callback: the levels answer from the loop)
+ * and frees it. */
 static void answer(nop_t *op, int err, rt_value_t *value, const char *msg) {
   near_t *n = op->n;
   if (err < 0 && msg != NULL && msg[0])

@@ -245,9 +245,7 @@ int rt_app_route(rt_app_t *a, const char *method, const char *pattern,
   l->wildcard = wildcard;
   l->seg0_any = n == 0 || segs[0].param;
   l->seg0_len = l->seg0_any ? 0 : segs[0].len;
-  l->seg0_c = l->seg0_any || segs[0].len == 0
-                  ? 0
-                  : (unsigned char)(segs[0].text[0] | 0x20);
+  l->seg0_c = l->seg0_any ? 0 : (unsigned char)(segs[0].text[0] | 0x20);
   l->fn = fn;
   l->data = data;
   a->n++;
@@ -398,9 +396,21 @@ static void call_layer(x__exchange_t *ex, const layer_t *l, size_t base) {
  * letters aside, as route_match compares). */
 static bool first_segment_fits(const layer_t *l, const char *sub,
                                size_t first_len) {
-  return l->seg0_any ||
-         (l->seg0_len == first_len &&
-          (first_len == 0 || ((unsigned char)sub[1] | 0x20) == l->seg0_c));
+  /* A literal segment is never empty: equal lengths mean sub[1] is in it. */
+  return l->seg0_any || (l->seg0_len == first_len &&
+                         ((unsigned char)sub[1] | 0x20) == l->seg0_c);
+}
+
+/* What of the path (PLEN bytes at PATH) a frame at BASE matches: "/" for
+ * nothing left. */
+static const char *frame_sub(const char *path, size_t plen, size_t base,
+                             size_t *slen) {
+  *slen = plen - base;
+  if (*slen == 0) {
+    *slen = 1;
+    return "/";
+  }
+  return path + base;
 }
 
 /* The length of SUB's first segment (after its leading '/'). */
@@ -425,12 +435,8 @@ static void advance(x__exchange_t *ex) {
     x__frame_t *f = &ex->stack[ex->depth - 1];
     const layer_t *layers = f->app->layers;
     size_t n = f->app->n;
-    const char *sub = path + f->base;
-    size_t slen = plen - f->base;
-    if (slen == 0) {
-      sub = "/";
-      slen = 1;
-    }
+    size_t slen;
+    const char *sub = frame_sub(path, plen, f->base, &slen);
     size_t first_len = SIZE_MAX; /* measured at the first route */
     bool pushed = false;
     while (f->idx < n && !pushed) {
@@ -480,9 +486,7 @@ static void advance(x__exchange_t *ex) {
             /* set_params may have run a GC point: the path may have
              * moved. */
             path = x__req_path(ex, &plen);
-            sub = path + f->base;
-            if (plen == f->base)
-              sub = "/";
+            sub = frame_sub(path, plen, f->base, &slen);
             ex->err = err;
             free(ex->err_msg);
             ex->err_msg = strdup(err == 400
