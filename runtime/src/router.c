@@ -68,11 +68,28 @@ typedef struct layer_s {
   void (*free_data)(void *); /* built-in middleware's own state */
 } layer_t;
 
+/* INV(keys): keys[i] is 0 unless layers[i] is a route whose first segment
+ * is a literal, and then seg_key of that literal (never 0): a path whose
+ * first segment has another key cannot match the route, so advance steps
+ * over such layers reading this dense array alone (an application with
+ * many routes walks 4 bytes per route, not a layer_t). */
 struct rt_app_s {
   rt_runtime_t *rt;
   layer_t *layers;
+  uint32_t *keys;
   size_t n, cap;
 };
+
+/* A segment's key: FNV-1a over its bytes with ASCII letters folded to
+ * lower case (as strncasecmp compares in route_match), never 0. */
+static uint32_t seg_key(const char *p, size_t n) {
+  uint32_t k = 2166136261u;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)p[i];
+    k = (k ^ (c >= 'A' && c <= 'Z' ? c + 32u : c)) * 16777619u;
+  }
+  return k != 0 ? k : 1;
+}
 
 int rt_app_create(rt_runtime_t *rt, rt_app_t **out) {
   if (rt == NULL || out == NULL)
@@ -98,6 +115,7 @@ void rt_app_destroy(rt_app_t *a) {
       l->free_data(l->data);
   }
   free(a->layers);
+  free(a->keys);
   free(a);
 }
 
@@ -108,10 +126,15 @@ static layer_t *add_layer(rt_app_t *a) {
     if (n == NULL)
       return NULL;
     a->layers = n;
+    uint32_t *k = realloc(a->keys, ncap * sizeof *k);
+    if (k == NULL)
+      return NULL; /* the larger layers array is kept: cap stays */
+    a->keys = k;
     a->cap = ncap;
   }
   layer_t *l = &a->layers[a->n];
   memset(l, 0, sizeof *l);
+  a->keys[a->n] = 0;
   return l;
 }
 
@@ -246,6 +269,7 @@ int rt_app_route(rt_app_t *a, const char *method, const char *pattern,
   l->seg0_any = n == 0 || segs[0].param;
   l->seg0_len = l->seg0_any ? 0 : segs[0].len;
   l->seg0_c = l->seg0_any ? 0 : (unsigned char)(segs[0].text[0] | 0x20);
+  a->keys[a->n] = l->seg0_any ? 0 : seg_key(segs[0].text, segs[0].len);
   l->fn = fn;
   l->data = data;
   a->n++;
@@ -331,7 +355,8 @@ static int set_params(x__exchange_t *ex, const layer_t *l, const char *path,
   size_t total = 0;
   for (size_t i = 0; i < nspans; i++)
     total += spans[i].len;
-  char *tmp = malloc(total + 1);
+  char small[256]; /* most paths' params fit: no malloc per request */
+  char *tmp = total < sizeof small ? small : malloc(total + 1);
   if (tmp == NULL)
     return -ENOMEM;
   /* Decode everything before the first GC point (PATH is raw). */
@@ -370,7 +395,8 @@ static int set_params(x__exchange_t *ex, const layer_t *l, const char *path,
   if (err == 0)
     rt_req_set(&ex->req, RT_REQ_PARAMS, *m);
   gc_scope_close(h, &sc);
-  free(tmp);
+  if (tmp != small)
+    free(tmp);
   return err;
 }
 
@@ -437,9 +463,19 @@ static void advance(x__exchange_t *ex) {
     size_t n = f->app->n;
     size_t slen;
     const char *sub = frame_sub(path, plen, f->base, &slen);
+    const uint32_t *keys = f->app->keys;
     size_t first_len = SIZE_MAX; /* measured at the first route */
+    uint32_t want = 0; /* the first segment's key, once measured */
     bool pushed = false;
     while (f->idx < n && !pushed) {
+      if (want != 0) { /* INV(keys): other keys cannot match */
+        size_t i = f->idx;
+        while (i < n && keys[i] != 0 && keys[i] != want)
+          i++;
+        f->idx = i;
+        if (i == n)
+          break;
+      }
       const layer_t *l = &layers[f->idx++];
       switch (l->kind) {
       case L_USE:
@@ -466,8 +502,11 @@ static void advance(x__exchange_t *ex) {
       case L_ROUTE: {
         if (ex->err != 0)
           continue;
-        if (first_len == SIZE_MAX)
+        if (first_len == SIZE_MAX) {
           first_len = first_segment(sub, slen);
+          if (sub[0] == '/')
+            want = seg_key(sub + 1, first_len);
+        }
         if (sub[0] == '/' && !first_segment_fits(l, sub, first_len))
           continue;
         span_t spans[64];

@@ -529,6 +529,82 @@ static void test_server_routing(void **state) {
   stop(hs);
 }
 
+/* --- Many routes: the router's step over routes by first-segment key ------ */
+
+#define MANY 40
+static int many_mw_calls;
+static void mw_count(rt_value_t *req, void *data) {
+  (void)data;
+  many_mw_calls++;
+  rt_next(req, 0);
+}
+/* /rI/:x answers "rI:x"; /:a/tail answers "tail:a". */
+static void h_many(rt_value_t *req, void *data) {
+  rt_value_t params = rt_req_get(req, RT_REQ_PARAMS);
+  rt_value_t x = rt_map_get_cstr(params, data == NULL ? "a" : "x");
+  char out[512];
+  if (data == NULL)
+    snprintf(out, sizeof out, "tail:%s", rt_string_data(x));
+  else
+    snprintf(out, sizeof out, "r%d:%s", (int)(intptr_t)data - 1,
+             rt_string_data(x));
+  rt_res_send(req, out, strlen(out));
+}
+
+static void setup_many(ht_server_t *hs, rt_app_t *app) {
+  (void)hs;
+  for (int i = 0; i < MANY; i++) {
+    char pat[32];
+    if (i % 10 == 5) /* a middleware among the routes runs for any path */
+      assert_int_equal(rt_app_use(app, NULL, mw_count, NULL), 0);
+    snprintf(pat, sizeof pat, "/r%d/:x", i);
+    assert_int_equal(rt_app_get(app, pat, h_many, (void *)(intptr_t)(i + 1)),
+                     0);
+  }
+  assert_int_equal(rt_app_get(app, "/:a/tail", h_many, NULL), 0);
+}
+
+static void test_server_many_routes(void **state) {
+  (void)state;
+  ht_server_t *hs = ht_start(setup_many, NULL, NULL);
+  int p = hs->port;
+  char req[512], want[512];
+  for (int i = 0; i < MANY; i++) {
+    snprintf(req, sizeof req, "GET /r%d/v%d HTTP/1.1\r\nHost: x\r\n\r\n", i,
+             i);
+    snprintf(want, sizeof want, "r%d:v%d", i, i);
+    many_mw_calls = 0;
+    expect(p, req, 200, want);
+    /* the middlewares before route i ran, those after it did not */
+    assert_int_equal(many_mw_calls, (i + 5) / 10);
+  }
+  /* Letters compare in either case; the key folds nothing else. */
+  expect(p, "GET /R23/Zed HTTP/1.1\r\nHost: x\r\n\r\n", 200, "r23:Zed");
+  expect(p, "GET /r23 HTTP/1.1\r\nHost: x\r\n\r\n", 404, NULL);
+  expect(p, "GET /r2 HTTP/1.1\r\nHost: x\r\n\r\n", 404, NULL);
+  expect(p, "GET /%7223/x HTTP/1.1\r\nHost: x\r\n\r\n", 404, NULL);
+  /* A route whose first segment is a param, after all the literal ones. */
+  expect(p, "GET /zz/tail HTTP/1.1\r\nHost: x\r\n\r\n", 200, "tail:zz");
+  expect(p, "GET /r7/tail HTTP/1.1\r\nHost: x\r\n\r\n", 200, "r7:tail");
+  /* 405 names only the routes that match the path. */
+  ht_resp_t r;
+  char v[128];
+  ht_request(p, "POST /r5/a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+             &r);
+  assert_int_equal(r.status, 405);
+  assert_non_null(ht_header(&r, "allow", v, sizeof v));
+  assert_string_equal(v, "GET, HEAD");
+  ht_resp_free(&r);
+  /* A param too long for the decoder's stack buffer. */
+  char longv[301];
+  memset(longv, 'b', 300);
+  longv[300] = '\0';
+  snprintf(req, sizeof req, "GET /r1/%s HTTP/1.1\r\nHost: x\r\n\r\n", longv);
+  snprintf(want, sizeof want, "r1:%s", longv);
+  expect(p, req, 200, want);
+  ht_stop(hs);
+}
+
 static void test_server_middleware_errors(void **state) {
   (void)state;
   ht_server_t *hs = start(NULL);
@@ -1191,6 +1267,7 @@ int main(void) {
       cmocka_unit_test(test_server_pipelining),
       cmocka_unit_test(test_server_split_everywhere),
       cmocka_unit_test(test_server_routing),
+      cmocka_unit_test(test_server_many_routes),
       cmocka_unit_test(test_server_middleware_errors),
       cmocka_unit_test(test_server_bodies),
       cmocka_unit_test(test_server_smuggling_and_limits),
