@@ -170,6 +170,7 @@ struct rt_server_s {
   time_t date_sec;
   char date[40]; /* "Date: ...\r\n" of date_sec */
   char keep_alive_line[80]; /* "Connection: keep-alive\r\nKeep-Alive: ..." */
+  size_t keep_alive_len;
 };
 
 /* --- server.c -------------------------------------------------------------- */

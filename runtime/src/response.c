@@ -251,6 +251,40 @@ static size_t fmt_u64(char *b, uint64_t v) {
  * Content-Type unless the application set one (NULL: none).  Runs the
  * on_head hooks first.  Returns 0 or -EPIPE / -ENOMEM.  On the path of
  * every response: one pass over the headers, no printf. */
+/* A response head being assembled: BUF holds what is not yet handed to
+ * x__out; ERR is x__out's first error (later pieces are dropped). */
+#define HEAD_BUF 1024
+typedef struct head_s {
+  x__conn_t *c;
+  size_t n;
+  int err;
+  char buf[HEAD_BUF];
+} head_t;
+
+static void head_flush(head_t *hd) {
+  if (hd->n > 0 && hd->err == 0)
+    hd->err = x__out(hd->c, hd->buf, hd->n);
+  hd->n = 0;
+}
+
+static inline void head_put(head_t *hd, const char *p, size_t n) {
+  if (GC_UNLIKELY(n > HEAD_BUF - hd->n)) {
+    head_flush(hd);
+    if (n > HEAD_BUF) { /* a long header value goes as it is */
+      if (hd->err == 0)
+        hd->err = x__out(hd->c, p, n);
+      return;
+    }
+  }
+  memcpy(hd->buf + hd->n, p, n);
+  hd->n += n;
+}
+
+static int head_end(head_t *hd) {
+  head_flush(hd);
+  return hd->err;
+}
+
 static int res_begin_typed(x__exchange_t *ex, int64_t length,
                            const char *type) {
   x__conn_t *c = ex->conn;
@@ -273,19 +307,19 @@ static int res_begin_typed(x__exchange_t *ex, int64_t length,
     keep = false; /* HTTP/1.0: the end of the connection ends the body */
   ex->no_body = nobody || ex->is_head;
 
-  char line[96];
-  memcpy(line, "HTTP/1.1 ", 9);
-  size_t n = 9 + fmt_u64(line + 9, (uint64_t)ex->status);
-  line[n++] = ' ';
+  /* The head is assembled on the stack and handed to x__out in one piece
+   * (or a few, for a head larger than the buffer): a dozen small appends
+   * each paid x__out's checks. */
+  head_t hd = {.c = c};
+  char num[24];
+  head_put(&hd, "HTTP/1.1 ", 9);
+  head_put(&hd, num, fmt_u64(num, (uint64_t)ex->status));
+  head_put(&hd, " ", 1);
   const char *st = x__status_text(ex->status);
-  size_t sl = strlen(st);
-  memcpy(line + n, st, sl);
-  n += sl;
-  line[n++] = '\r';
-  line[n++] = '\n';
-  int err = x__out(c, line, n);
+  head_put(&hd, st, strlen(st));
+  head_put(&hd, "\r\n", 2);
   bool typed = false;
-  for (size_t i = 0; i < ex->nhdr && err == 0; i++) {
+  for (size_t i = 0; i < ex->nhdr; i++) {
     const char *name = ex->hdr[i];
     size_t nl = strlen(name);
     const char *val = name + nl + 1;
@@ -307,35 +341,35 @@ static int res_begin_typed(x__exchange_t *ex, int64_t length,
         continue;
       break;
     }
-    x__out(c, name, nl);
-    x__out(c, ": ", 2);
-    x__out(c, val, strlen(val));
-    err = x__out(c, "\r\n", 2);
+    head_put(&hd, name, nl);
+    head_put(&hd, ": ", 2);
+    head_put(&hd, val, strlen(val));
+    head_put(&hd, "\r\n", 2);
   }
   if (!typed && type != NULL && !nobody) {
-    x__out(c, "Content-Type: ", 14);
-    x__out(c, type, strlen(type));
-    x__out(c, "\r\n", 2);
+    head_put(&hd, "Content-Type: ", 14);
+    head_put(&hd, type, strlen(type));
+    head_put(&hd, "\r\n", 2);
   }
   ex->close_after = !keep;
   ex->chunked_out = length < 0 && !nobody && ex->minor >= 1;
-  x__out(c, x__date_header(s), strlen(x__date_header(s)));
+  const char *date = x__date_header(s);
+  head_put(&hd, date, strlen(date));
   if (keep)
-    x__out(c, s->keep_alive_line, strlen(s->keep_alive_line));
+    head_put(&hd, s->keep_alive_line, s->keep_alive_len);
   else
-    x__out(c, "Connection: close\r\n", 19);
+    head_put(&hd, "Connection: close\r\n", 19);
   if (!nobody) {
     if (length >= 0) {
-      memcpy(line, "Content-Length: ", 16);
-      n = 16 + fmt_u64(line + 16, (uint64_t)length);
-      line[n++] = '\r';
-      line[n++] = '\n';
-      x__out(c, line, n);
+      head_put(&hd, "Content-Length: ", 16);
+      head_put(&hd, num, fmt_u64(num, (uint64_t)length));
+      head_put(&hd, "\r\n", 2);
     } else if (ex->chunked_out) {
-      x__out(c, "Transfer-Encoding: chunked\r\n", 28);
+      head_put(&hd, "Transfer-Encoding: chunked\r\n", 28);
     }
   }
-  err = x__out(c, "\r\n", 2);
+  head_put(&hd, "\r\n", 2);
+  int err = head_end(&hd);
   ex->head_sent = true;
   ex->expect_continue = false;
   return err;

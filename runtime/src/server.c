@@ -1211,9 +1211,10 @@ int rt_server_create(rt_loop_t *loop, rt_app_t *app,
     s->o.headers_timeout_ms = 60000;
   if (s->o.request_timeout_ms == 0)
     s->o.request_timeout_ms = 300000;
-  snprintf(s->keep_alive_line, sizeof s->keep_alive_line,
-           "Connection: keep-alive\r\nKeep-Alive: timeout=%llu\r\n",
-           (unsigned long long)(s->o.keep_alive_timeout_ms / 1000));
+  int kn = snprintf(s->keep_alive_line, sizeof s->keep_alive_line,
+                    "Connection: keep-alive\r\nKeep-Alive: timeout=%llu\r\n",
+                    (unsigned long long)(s->o.keep_alive_timeout_ms / 1000));
+  s->keep_alive_len = (size_t)kn;
   int r = gc_type_register(s->h, &rt__req_type);
   if (r == 0)
     r = gc_root_tracer_add(s->h, trace_server, s, "(HTTP server)");

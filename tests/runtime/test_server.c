@@ -299,6 +299,21 @@ static void h_pausing(rt_value_t *req, void *data) {
   }
 }
 
+/* /big-head: a head larger than the server's head buffer, in pieces of
+ * every size around it (a 2000-byte value, then 600-byte ones). */
+static void h_big_head(rt_value_t *req, void *data) {
+  (void)data;
+  static const size_t sizes[] = {600, 2000, 600, 600, 1000};
+  char name[16], val[2001];
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    memset(val, 'a' + (int)i, sizes[i]);
+    val[sizes[i]] = '\0';
+    snprintf(name, sizeof name, "X-Big-%zu", i);
+    rt_res_set_header(req, name, val);
+  }
+  rt_res_send(req, "big", 3);
+}
+
 static void setup_app(ht_server_t *hs, rt_app_t *app) {
   app_loop = hs->loop;
   assert_int_equal(rt_app_use(app, "/mw", mw_mark, NULL), 0);
@@ -320,6 +335,7 @@ static void setup_app(ht_server_t *hs, rt_app_t *app) {
   assert_int_equal(rt_app_get(app, "/resp-api", h_resp_api, NULL), 0);
   assert_int_equal(rt_app_get(app, "/negotiate", h_negotiate, NULL), 0);
   assert_int_equal(rt_app_get(app, "/@at", h_hello, NULL), 0);
+  assert_int_equal(rt_app_get(app, "/big-head", h_big_head, NULL), 0);
   assert_int_equal(rt_app_create(hs->rt, &sub_app), 0);
   assert_int_equal(rt_app_get(sub_app, "/inner", h_sub, NULL), 0);
   assert_int_equal(rt_app_mount(app, "/api/v1", sub_app), 0);
@@ -1097,6 +1113,33 @@ static void test_server_response_api(void **state) {
   assert_null(ht_header(&r, "x-gone", v, sizeof v));
   assert_non_null(strstr(r.head, "X-Two: 1\r\nX-Two: 2\r\n"));
   ht_resp_free(&r);
+  /* A head over the server's 1 KB head buffer arrives whole and in order
+   * (pipelined with a request behind it). */
+  c = ht_connect(p);
+  ht_sends(c, "GET /big-head HTTP/1.1\r\nHost: x\r\n\r\n"
+              "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+  assert_int_equal(ht_read_response(c, &r, false), 0);
+  assert_int_equal(r.status, 200);
+  assert_string_equal(r.body, "big");
+  {
+    static const size_t sizes[] = {600, 2000, 600, 600, 1000};
+    const char *at = r.head;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+      char want[2100];
+      int k = snprintf(want, sizeof want, "X-Big-%zu: ", i);
+      memset(want + k, 'a' + (int)i, sizes[i]);
+      memcpy(want + k + sizes[i], "\r\n", 3);
+      const char *f = strstr(at, want);
+      assert_non_null(f); /* whole, and after the one before */
+      at = f + strlen(want);
+    }
+    assert_non_null(strstr(at, "Content-Length: 3\r\n"));
+  }
+  ht_resp_free(&r);
+  assert_int_equal(ht_read_response(c, &r, false), 0);
+  assert_string_equal(r.body, "hello world\n");
+  ht_resp_free(&r);
+  ht_close(c);
   expect(p, "GET /negotiate HTTP/1.1\r\nHost: x\r\n\r\n", 200,
          "application/json");
   expect(p, "GET /negotiate HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\n\r\n",
