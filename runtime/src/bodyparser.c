@@ -243,7 +243,7 @@ static int add_parser(rt_app_t *app, const char *path, int kind,
     p->uo = *o;
   else
     rt_urlencoded_opts_init(&p->uo);
-  int err = rt_app_use_owned(app, path, body_mw, p, free);
+  int err = x__app_use_body(app, path, body_mw, p, free);
   if (err < 0)
     free(p);
   return err;
@@ -366,7 +366,7 @@ int rt_mw_multipart(rt_app_t *app, const char *path, const char *upload_dir,
     m->lim = *limits;
   else
     rt_multipart_limits_init(&m->lim);
-  int err = rt_app_use_owned(app, path, multipart_mw, m, mp_free);
+  int err = x__app_use_body(app, path, multipart_mw, m, mp_free);
   if (err < 0)
     mp_free(m);
   return err;

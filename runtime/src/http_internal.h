@@ -195,6 +195,15 @@ void x__log(rt_server_t *s, const char *fmt, ...)
 const char *x__date_header(rt_server_t *s);
 void x__handler_timer_stop(x__exchange_t *ex);
 
+/* --- router.c ------------------------------------------------------------ */
+
+/* rt_app_use_owned for a body parser: the router steps over the layer,
+ * without calling it, for a request with no body framing at all (neither
+ * Content-Length nor Transfer-Encoding), where a body parser would only
+ * call rt_next (as body-parser's hasBody test). */
+int x__app_use_body(rt_app_t *a, const char *path, rt_http_fn fn, void *data,
+                    void (*free_data)(void *));
+
 /* --- request.c ----------------------------------------------------------- */
 
 /* GC point.  Builds the Request of HEAD into ex->req.  Returns 0 or

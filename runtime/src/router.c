@@ -66,6 +66,7 @@ typedef struct layer_s {
   void *data;
   rt_app_t *sub;
   void (*free_data)(void *); /* built-in middleware's own state */
+  bool body_only; /* a body parser: not called without body framing */
 } layer_t;
 
 /* INV(keys): keys[i] is 0 unless layers[i] is a route whose first segment
@@ -185,6 +186,14 @@ int rt_app_use_owned(rt_app_t *a, const char *path, rt_http_fn fn,
   int err = rt_app_use(a, path, fn, data);
   if (err == 0)
     a->layers[a->n - 1].free_data = free_data;
+  return err;
+}
+
+int x__app_use_body(rt_app_t *a, const char *path, rt_http_fn fn, void *data,
+                    void (*free_data)(void *)) {
+  int err = rt_app_use_owned(a, path, fn, data, free_data);
+  if (err == 0)
+    a->layers[a->n - 1].body_only = true;
   return err;
 }
 
@@ -447,6 +456,12 @@ static size_t first_segment(const char *sub, size_t slen) {
   return sub[0] == '/' ? j - 1 : j;
 }
 
+/* Whether the request frames a body (Content-Length or Transfer-Encoding;
+ * a Content-Length of 0 counts: a parser still sees an empty body). */
+static bool has_framing(const x__exchange_t *ex) {
+  return ex->body_expected || ex->content_length >= 0;
+}
+
 /* Runs the next layer that matches.  INV(quiet): between two layers that
  * are called nothing runs but matching (no callback, no allocation on the
  * heap but set_params', after which the path is read again), so whether
@@ -479,7 +494,8 @@ static void advance(x__exchange_t *ex) {
       const layer_t *l = &layers[f->idx++];
       switch (l->kind) {
       case L_USE:
-        if (ex->err != 0 || !prefix_match(l, sub, slen))
+        if (ex->err != 0 || (l->body_only && !has_framing(ex)) ||
+            !prefix_match(l, sub, slen))
           continue;
         call_layer(ex, l, f->base + l->path_len);
         return;
