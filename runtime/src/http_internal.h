@@ -63,6 +63,11 @@ typedef struct x__frame_s {
   size_t base; /* bytes of the path under the mounts above */
 } x__frame_t;
 
+/* Response headers kept in the exchange itself (INV(hdr)): /hello's
+ * Content-Type and X-Response-Time, a session's Set-Cookie. */
+#define X__HDR_INLINE 8
+#define X__HDR_TEXT 384
+
 struct x__exchange_s {
   x__exchange_t *prev, *next;   /* the server's live exchanges (rooted) */
   x__exchange_t *hprev, *hnext; /* the handler-timeout list */
@@ -96,8 +101,14 @@ struct x__exchange_s {
   size_t held_len, held_cap;
   /* The response. */
   int status;
-  char **hdr; /* "Name\0value" strings */
-  size_t nhdr, hdr_cap;
+  /* INV(hdr): hdr[0 .. nhdr) are "Name\0value" strings, each either in
+   * hdr_text[0 .. hdr_text_len) or malloc'd; hdr is hdr_inline or a
+   * malloc'd array (NULL before the first header).  A response's usual
+   * few headers cost no allocation. */
+  char **hdr;
+  size_t nhdr, hdr_cap, hdr_text_len;
+  char *hdr_inline[X__HDR_INLINE];
+  char hdr_text[X__HDR_TEXT];
   bool head_sent, ended, chunked_out, no_body, close_after;
   bool finishing;
   bool holding;       /* rt_res_hold: nothing goes out until released */

@@ -79,26 +79,29 @@ const char *x__status_text(int st) {
 
 /* --- Headers ---------------------------------------------------------------- */
 
-static bool valid_name(const char *n) {
-  if (n == NULL || *n == '\0')
-    return false;
-  for (; *n; n++)
-    if (!rt__is_tchar((unsigned char)*n))
-      return false;
-  return true;
+/* The length of a valid field name N, or 0 (empty, NULL, not a token). */
+static size_t name_length(const char *n) {
+  if (n == NULL)
+    return 0;
+  size_t i = 0;
+  for (; n[i]; i++)
+    if (!rt__is_tchar((unsigned char)n[i]))
+      return 0;
+  return i;
 }
 
 /* Field values: no CR, LF or NUL (response splitting), no other controls
- * but HTAB. */
-static bool valid_value(const char *v) {
+ * but HTAB.  The length of V, or -1 when it is not valid. */
+static ssize_t value_length(const char *v) {
   if (v == NULL)
-    return false;
-  for (; *v; v++) {
-    unsigned char c = (unsigned char)*v;
+    return -1;
+  size_t i = 0;
+  for (; v[i]; i++) {
+    unsigned char c = (unsigned char)v[i];
     if ((c < 0x20 && c != '\t') || c == 0x7f)
-      return false;
+      return -1;
   }
-  return true;
+  return (ssize_t)i;
 }
 
 static x__exchange_t *open_ex(rt_value_t *req, int *err) {
@@ -143,11 +146,29 @@ static ssize_t find_header(x__exchange_t *ex, const char *name, size_t from) {
   return -1;
 }
 
-/* Removes every header named NAME (checked by the caller). */
+static bool hdr_in_text(const x__exchange_t *ex, const char *e) {
+  return e >= ex->hdr_text && e < ex->hdr_text + sizeof ex->hdr_text;
+}
+
+static void hdr_entry_free(x__exchange_t *ex, char *e) {
+  if (!hdr_in_text(ex, e))
+    free(e);
+}
+
+/* Drops every header (INV(hdr) holds after, with none). */
+static void hdr_clear(x__exchange_t *ex) {
+  for (size_t i = 0; i < ex->nhdr; i++)
+    hdr_entry_free(ex, ex->hdr[i]);
+  ex->nhdr = 0;
+  ex->hdr_text_len = 0;
+}
+
+/* Removes every header named NAME (checked by the caller).  Bytes of a
+ * removed entry in hdr_text stay used until the response ends. */
 static void remove_named(x__exchange_t *ex, const char *name) {
   ssize_t i;
   while ((i = find_header(ex, name, 0)) >= 0) {
-    free(ex->hdr[i]);
+    hdr_entry_free(ex, ex->hdr[i]);
     memmove(ex->hdr + i, ex->hdr + i + 1,
             (ex->nhdr - (size_t)i - 1) * sizeof *ex->hdr);
     ex->nhdr--;
@@ -155,20 +176,31 @@ static void remove_named(x__exchange_t *ex, const char *name) {
 }
 
 /* Appends a checked header NAME: VALUE. */
-static int append_named(x__exchange_t *ex, const char *name,
-                        const char *value) {
+static int append_named(x__exchange_t *ex, const char *name, size_t nl,
+                        const char *value, size_t vl) {
+  if (ex->hdr == NULL) {
+    ex->hdr = ex->hdr_inline;
+    ex->hdr_cap = X__HDR_INLINE;
+  }
   if (ex->nhdr == ex->hdr_cap) {
-    size_t ncap = ex->hdr_cap ? ex->hdr_cap * 2 : 8;
-    char **n = realloc(ex->hdr, ncap * sizeof *n);
+    size_t ncap = ex->hdr_cap * 2;
+    bool inl = ex->hdr == ex->hdr_inline;
+    char **n = realloc(inl ? NULL : ex->hdr, ncap * sizeof *n);
     if (n == NULL)
       return -ENOMEM;
+    if (inl)
+      memcpy(n, ex->hdr_inline, sizeof ex->hdr_inline);
     ex->hdr = n;
     ex->hdr_cap = ncap;
   }
-  size_t nl = strlen(name), vl = strlen(value);
-  char *e = malloc(nl + vl + 2);
-  if (e == NULL)
+  size_t need = nl + vl + 2;
+  char *e;
+  if (need <= sizeof ex->hdr_text - ex->hdr_text_len) {
+    e = ex->hdr_text + ex->hdr_text_len;
+    ex->hdr_text_len += need;
+  } else if ((e = malloc(need)) == NULL) {
     return -ENOMEM;
+  }
   memcpy(e, name, nl + 1);
   memcpy(e + nl + 1, value, vl + 1);
   ex->hdr[ex->nhdr++] = e;
@@ -180,7 +212,7 @@ int rt_res_remove_header(rt_value_t *req, const char *name) {
   x__exchange_t *ex = open_ex(req, &err);
   if (ex == NULL)
     return err;
-  if (!valid_name(name))
+  if (name_length(name) == 0)
     return -EINVAL;
   remove_named(ex, name);
   return 0;
@@ -192,9 +224,11 @@ int rt_res_append_header(rt_value_t *req, const char *name,
   x__exchange_t *ex = open_ex(req, &err);
   if (ex == NULL)
     return err;
-  if (!valid_name(name) || !valid_value(value))
+  size_t nl = name_length(name);
+  ssize_t vl = value_length(value);
+  if (nl == 0 || vl < 0)
     return -EINVAL;
-  return append_named(ex, name, value);
+  return append_named(ex, name, nl, value, (size_t)vl);
 }
 
 
@@ -203,10 +237,12 @@ int rt_res_set_header(rt_value_t *req, const char *name, const char *value) {
   x__exchange_t *ex = open_ex(req, &err);
   if (ex == NULL)
     return err;
-  if (!valid_name(name) || !valid_value(value))
+  size_t nl = name_length(name);
+  ssize_t vl = value_length(value);
+  if (nl == 0 || vl < 0)
     return -EINVAL;
   remove_named(ex, name);
-  return append_named(ex, name, value);
+  return append_named(ex, name, nl, value, (size_t)vl);
 }
 
 const char *rt_res_get_header(rt_value_t *req, const char *name) {
@@ -218,11 +254,11 @@ const char *rt_res_get_header(rt_value_t *req, const char *name) {
 }
 
 void x__exchange_free_response(x__exchange_t *ex) {
-  for (size_t i = 0; i < ex->nhdr; i++)
-    free(ex->hdr[i]);
-  free(ex->hdr);
+  hdr_clear(ex);
+  if (ex->hdr != ex->hdr_inline)
+    free(ex->hdr);
   ex->hdr = NULL;
-  ex->nhdr = ex->hdr_cap = 0;
+  ex->hdr_cap = 0;
   if (ex->file_fd >= 0)
     close(ex->file_fd);
   ex->file_fd = -1;
@@ -310,7 +346,10 @@ static int res_begin_typed(x__exchange_t *ex, int64_t length,
   /* The head is assembled on the stack and handed to x__out in one piece
    * (or a few, for a head larger than the buffer): a dozen small appends
    * each paid x__out's checks. */
-  head_t hd = {.c = c};
+  head_t hd; /* not "= {...}": that would zero the whole buffer */
+  hd.c = c;
+  hd.n = 0;
+  hd.err = 0;
   char num[24];
   head_put(&hd, "HTTP/1.1 ", 9);
   head_put(&hd, num, fmt_u64(num, (uint64_t)ex->status));
@@ -576,9 +615,7 @@ void x__respond_error(x__exchange_t *ex, int status, const char *text,
   gc_scope_open(h, &sc);
   rt_value_t *req = rt_handle(h, ex->req);
   /* The application's headers are not for an error it did not write. */
-  for (size_t i = 0; i < ex->nhdr; i++)
-    free(ex->hdr[i]);
-  ex->nhdr = 0;
+  hdr_clear(ex);
   ex->status = status;
   ex->nhead = 0;
   if (close)

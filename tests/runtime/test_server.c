@@ -314,6 +314,27 @@ static void h_big_head(rt_value_t *req, void *data) {
   rt_res_send(req, "big", 3);
 }
 
+/* /many-headers: more headers than the exchange keeps inline (8 entries,
+ * 384 bytes of text), some replaced, removed and repeated on the way, so
+ * entries live in both places when the head is written. */
+static void h_many_headers(rt_value_t *req, void *data) {
+  (void)data;
+  char name[16], val[64];
+  for (int i = 0; i < 20; i++) {
+    snprintf(name, sizeof name, "X-H-%d", i);
+    snprintf(val, sizeof val, "value-%d-%.*s", i, i * 2,
+             "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz");
+    assert_int_equal(rt_res_set_header(req, name, val), 0);
+  }
+  assert_int_equal(rt_res_set_header(req, "x-h-3", "replaced"), 0);
+  assert_int_equal(rt_res_remove_header(req, "X-H-5"), 0);
+  assert_int_equal(rt_res_append_header(req, "X-H-7", "again"), 0);
+  assert_int_equal(rt_res_remove_header(req, "X-H-0"), 0);
+  assert_string_equal(rt_res_get_header(req, "x-h-19"),
+                      "value-19-zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz");
+  rt_res_send(req, "many", 4);
+}
+
 static void setup_app(ht_server_t *hs, rt_app_t *app) {
   app_loop = hs->loop;
   assert_int_equal(rt_app_use(app, "/mw", mw_mark, NULL), 0);
@@ -336,6 +357,7 @@ static void setup_app(ht_server_t *hs, rt_app_t *app) {
   assert_int_equal(rt_app_get(app, "/negotiate", h_negotiate, NULL), 0);
   assert_int_equal(rt_app_get(app, "/@at", h_hello, NULL), 0);
   assert_int_equal(rt_app_get(app, "/big-head", h_big_head, NULL), 0);
+  assert_int_equal(rt_app_get(app, "/many-headers", h_many_headers, NULL), 0);
   assert_int_equal(rt_app_create(hs->rt, &sub_app), 0);
   assert_int_equal(rt_app_get(sub_app, "/inner", h_sub, NULL), 0);
   assert_int_equal(rt_app_mount(app, "/api/v1", sub_app), 0);
@@ -1139,6 +1161,32 @@ static void test_server_response_api(void **state) {
   assert_int_equal(ht_read_response(c, &r, false), 0);
   assert_string_equal(r.body, "hello world\n");
   ht_resp_free(&r);
+  ht_close(c);
+  /* Twice on one connection: the second response starts from nothing. */
+  c = ht_connect(p);
+  ht_sends(c, "GET /many-headers HTTP/1.1\r\nHost: x\r\n\r\n"
+              "GET /many-headers HTTP/1.1\r\nHost: x\r\n\r\n");
+  for (int k = 0; k < 2; k++) {
+    assert_int_equal(ht_read_response(c, &r, false), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "many");
+    assert_null(ht_header(&r, "x-h-0", v, sizeof v));
+    assert_null(ht_header(&r, "x-h-5", v, sizeof v));
+    assert_non_null(ht_header(&r, "x-h-3", v, sizeof v));
+    assert_string_equal(v, "replaced");
+    assert_null(strstr(r.head, "value-3-"));
+    assert_non_null(strstr(r.head, "X-H-7: value-7-zzzzzzzzzzzzzz\r\n"));
+    assert_non_null(strstr(r.head, "X-H-7: again\r\n"));
+    for (int i = 1; i < 20; i++) {
+      char want[96];
+      if (i == 3 || i == 5)
+        continue;
+      snprintf(want, sizeof want, "X-H-%d: value-%d-%.*s\r\n", i, i, i * 2,
+               "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz");
+      assert_non_null(strstr(r.head, want));
+    }
+    ht_resp_free(&r);
+  }
   ht_close(c);
   expect(p, "GET /negotiate HTTP/1.1\r\nHost: x\r\n\r\n", 200,
          "application/json");
