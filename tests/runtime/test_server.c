@@ -671,6 +671,13 @@ static void test_server_middleware_errors(void **state) {
          200, "multi=a, b ua=first a=array:two");
   expect(p, "GET /headers HTTP/1.1\r\nHost: x\r\nX-Multi: caf\xe9\r\n\r\n",
          200, "multi=caf\xc3\xa9 ua=- a=-");
+  /* latin1 past the first 8 bytes (read a word at a time), and in it. */
+  expect(p, "GET /headers HTTP/1.1\r\nHost: x\r\nX-Multi: "
+            "abcdefghijklmnop\xe9q\xff\r\n\r\n",
+         200, "multi=abcdefghijklmnop\xc3\xa9q\xc3\xbf ua=- a=-");
+  expect(p, "GET /headers HTTP/1.1\r\nHost: x\r\nX-Multi: "
+            "ab\xe0" "cdefghijkl\r\n\r\n",
+         200, "multi=ab\xc3\xa0" "cdefghijkl ua=- a=-");
   stop(hs);
 }
 
