@@ -194,7 +194,7 @@ static void body_mw(rt_value_t *req, void *data) {
   if (ex == NULL)
     return;
   /* No body framing at all (a GET): nothing to look at. */
-  if ((!ex->body_expected && ex->content_length < 0) || ex->body_fn != NULL ||
+  if (!x__has_body_framing(ex) || ex->body_fn != NULL ||
       ex->body_seen > 0 || !takes(p, *req)) {
     rt_next(req, 0);
     return;
@@ -317,7 +317,7 @@ static void multipart_mw(rt_value_t *req, void *data) {
   x__exchange_t *ex = x__exchange_of(req);
   if (ex == NULL)
     return;
-  if ((!ex->body_expected && ex->content_length < 0) || ex->body_fn != NULL ||
+  if (!x__has_body_framing(ex) || ex->body_fn != NULL ||
       ex->body_seen > 0 || !rt_req_is(*req, "multipart/form-data")) {
     rt_next(req, 0);
     return;

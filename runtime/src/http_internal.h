@@ -123,6 +123,13 @@ struct x__exchange_s {
   char peer[64];
 };
 
+/* Whether the request frames a body: Content-Length (0 counts: a body
+ * parser still sees an empty body) or Transfer-Encoding.  Without it a
+ * body parser has nothing to read (body-parser's hasBody). */
+static inline bool x__has_body_framing(const x__exchange_t *ex) {
+  return ex->body_expected || ex->content_length >= 0;
+}
+
 struct x__conn_s {
   uv_tcp_t tcp; /* first: the handle's address is the connection's */
   rt_server_t *srv;

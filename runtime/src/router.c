@@ -456,12 +456,6 @@ static size_t first_segment(const char *sub, size_t slen) {
   return sub[0] == '/' ? j - 1 : j;
 }
 
-/* Whether the request frames a body (Content-Length or Transfer-Encoding;
- * a Content-Length of 0 counts: a parser still sees an empty body). */
-static bool has_framing(const x__exchange_t *ex) {
-  return ex->body_expected || ex->content_length >= 0;
-}
-
 /* Runs the next layer that matches.  INV(quiet): between two layers that
  * are called nothing runs but matching (no callback, no allocation on the
  * heap but set_params', after which the path is read again), so whether
@@ -494,7 +488,7 @@ static void advance(x__exchange_t *ex) {
       const layer_t *l = &layers[f->idx++];
       switch (l->kind) {
       case L_USE:
-        if (ex->err != 0 || (l->body_only && !has_framing(ex)) ||
+        if (ex->err != 0 || (l->body_only && !x__has_body_framing(ex)) ||
             !prefix_match(l, sub, slen))
           continue;
         call_layer(ex, l, f->base + l->path_len);
